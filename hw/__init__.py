@@ -1,0 +1,1 @@
+"""openmaia hardware: Amaranth 0.5 modules, one block per folder."""

@@ -1,0 +1,27 @@
+"""Registry of top blocks exported by ``make verilog`` and ``make fpga``.
+
+Each block package under ``hw/`` may define ``TOPS``: a dict mapping an
+export name to a zero-argument factory returning the component with its
+default parameters. This module collects them, so adding a block never
+means editing a shared list.
+"""
+import importlib
+import pkgutil
+from pathlib import Path
+
+__all__ = ["all_tops"]
+
+
+def all_tops():
+    """Return ``{name: factory}`` over every ``hw.<block>.TOPS``, sorted by name."""
+    tops = {}
+    root = Path(__file__).parent
+    for info in sorted(pkgutil.iter_modules([str(root)]), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"hw.{info.name}")
+        for name, factory in getattr(module, "TOPS", {}).items():
+            if name in tops:
+                raise ValueError(f"duplicate top name {name!r} in hw.{info.name}")
+            tops[name] = factory
+    return dict(sorted(tops.items()))

