@@ -50,10 +50,10 @@ formal: $(STAMP)
 	$(PYTEST) formal
 
 bench: $(STAMP)
-	$(PY) -m scripts.bench --out docs/results.md
+	$(PY) -m scripts.bench --out docs/results.md $(if $(BENCH),--only $(BENCH))
 
 fpga: $(STAMP)
-	$(PY) -m scripts.fpga --out docs/results.md
+	$(PY) -m scripts.fpga --out docs/results.md $(if $(TOPS),--only $(TOPS))
 
 clean:
 	rm -rf build
