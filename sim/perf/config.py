@@ -1,0 +1,109 @@
+"""Chip parameters for the performance model, with two presets.
+
+``MAIA200`` uses the published figures (see ``shared/seeds`` and
+``docs/perf.md``): 4 clusters x 10 tiles, a TTU of 32 x K x 32 per tile with
+K = 64 / 32 / 8 for FP4 / FP8 / BF16, 2 GHz, 3 MiB tile SRAM, 272 MB on-die
+SRAM in total, 7 TB/s HBM3e, 28 x 400 GbE scale-up ports. ``PROTOTYPE`` is
+the RTL as built here (its array size and clock are those of the FPGA flow).
+"""
+from dataclasses import dataclass, field, replace
+
+#: Bits per element of each operand format, including the E8M0 block scale
+#: amortised over a block of 32 (8 bits / 32 elements = 0.25 bit).
+ELEMENT_BITS = {
+    "fp4": 4 + 0.25,
+    "fp6": 6 + 0.25,
+    "fp8": 8 + 0.25,
+    "bf16": 16,
+    "fp32": 32,
+}
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    """Parameters of one chip (all rates per chip unless named per tile).
+
+    ``ttu_k`` maps an operand format to the TTU's reduction depth per cycle:
+    a tile does ``ttu_rows * ttu_k[fmt] * ttu_cols`` MACs per cycle.
+    """
+    name: str
+    clusters: int
+    tiles_per_cluster: int
+    ttu_rows: int
+    ttu_cols: int
+    ttu_k: dict
+    clock_hz: float
+    tile_sram_bytes: int
+    total_sram_bytes: int
+    hbm_bytes_per_s: float
+    tvp_lanes: int               # FP32 elementwise lanes per tile
+    nic_ports: int
+    nic_bits_per_s: float        # per port
+    dma_bytes_per_cycle: int     # per tile (SRAM fill bandwidth)
+    ttu_fill_cycles: int = 0     # pipeline fill + drain of one output tile
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def tiles(self):
+        return self.clusters * self.tiles_per_cluster
+
+    def macs_per_cycle(self, fmt):
+        """MACs per cycle of the whole chip for operands in ``fmt``."""
+        if fmt not in self.ttu_k:
+            raise ValueError(f"fmt must be one of {sorted(self.ttu_k)}, not {fmt!r}")
+        return self.tiles * self.ttu_rows * self.ttu_k[fmt] * self.ttu_cols
+
+    def peak_flops(self, fmt):
+        """Dense peak FLOP/s (2 FLOPs per MAC)."""
+        return 2 * self.macs_per_cycle(fmt) * self.clock_hz
+
+    def hbm_bytes_per_cycle(self):
+        return self.hbm_bytes_per_s / self.clock_hz
+
+    def with_(self, **kw):
+        return replace(self, **kw)
+
+
+MAIA200 = ChipConfig(
+    name="maia200",
+    clusters=4,
+    tiles_per_cluster=10,
+    ttu_rows=32,
+    ttu_cols=32,
+    ttu_k={"fp4": 64, "fp6": 32, "fp8": 32, "bf16": 8},
+    clock_hz=2.0e9,
+    tile_sram_bytes=3 * 2**20,
+    total_sram_bytes=272 * 10**6,
+    hbm_bytes_per_s=7.0e12,
+    tvp_lanes=64,
+    nic_ports=28,
+    nic_bits_per_s=400e9,
+    dma_bytes_per_cycle=256,
+    ttu_fill_cycles=64,
+    notes={"published": "10+ PFLOPS FP4, 5+ PFLOPS FP8, 216 GB HBM3e at 7 TB/s, "
+                        "272 MB SRAM, 2.8 TB/s bidirectional scale-up, 6,144 chips in two tiers"},
+)
+
+#: The RTL prototype: one cluster of two tiles, an 8x8 TTU (FP4 at twice the
+#: FP8 rate by splitting each multiplier lane), 64-bit AXI4 HBM port.
+PROTOTYPE = ChipConfig(
+    name="prototype",
+    clusters=1,
+    tiles_per_cluster=2,
+    ttu_rows=8,
+    ttu_cols=8,
+    ttu_k={"fp4": 2, "fp6": 2, "fp8": 1, "bf16": 1},
+    clock_hz=100e6,
+    tile_sram_bytes=64 * 2**10,
+    total_sram_bytes=256 * 2**10,
+    hbm_bytes_per_s=8 * 100e6,
+    tvp_lanes=16,
+    nic_ports=3,
+    nic_bits_per_s=8 * 100e6,
+    dma_bytes_per_cycle=8,
+    ttu_fill_cycles=16,
+)
+
+
+def presets():
+    return {"prototype": PROTOTYPE, "maia200": MAIA200}

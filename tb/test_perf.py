@@ -1,0 +1,70 @@
+"""Performance model (sim/perf): published figures, consistency, event model.
+
+Testplan (docs/perf.md): the Maia 200 preset reproduces the published peak
+rates; the event-level pipeline equals the closed form where one exists;
+FP4 halves compute-bound GEMM time; decode GEMV is memory bound near the HBM
+roofline; more chips raise tokens/s; bad arguments are rejected by name.
+"""
+import math
+
+import pytest
+
+from sim.perf import MAIA200, PROTOTYPE, gemm, pipeline_cycles, roofline_points, tokens_per_second
+from sim.perf.model import LLM_70B
+
+
+def test_published_peaks():
+    # "10+ petaFLOPS (FP4), 5+ petaFLOPS (FP8)"
+    assert 10e15 <= MAIA200.peak_flops("fp4") <= 11e15
+    assert 5e15 <= MAIA200.peak_flops("fp8") <= 5.5e15
+    assert MAIA200.peak_flops("fp4") == 2 * MAIA200.peak_flops("fp8")
+    assert MAIA200.tiles == 40
+    assert MAIA200.tiles * MAIA200.tile_sram_bytes <= MAIA200.total_sram_bytes
+
+
+def test_pipeline_closed_form():
+    # n equal stages: first load, then n computes back to back (compute-bound)
+    assert pipeline_cycles([3] * 10, [5] * 10) == 3 + 10 * 5
+    # load-bound: n loads back to back, then the last compute
+    assert pipeline_cycles([7] * 10, [2] * 10) == 10 * 7 + 2
+    # a single buffer serialises load and compute
+    assert pipeline_cycles([3] * 4, [5] * 4, buffers=1) == 4 * (3 + 5)
+    assert pipeline_cycles([], []) == 0
+
+
+def test_fp4_doubles_compute_bound_rate():
+    fp8 = gemm(8192, 8192, 8192, MAIA200, fmt="fp8")
+    fp4 = gemm(8192, 8192, 8192, MAIA200, fmt="fp4")
+    assert fp8["bound"] == "compute"
+    assert 1.6 <= fp8["cycles"] / fp4["cycles"] <= 2.0
+
+
+def test_decode_gemv_is_memory_bound_near_roofline():
+    g = gemm(1, 8192, 8192, MAIA200, fmt="fp4")
+    assert g["bound"] == "memory"
+    ideal = 8192 * 8192 * 4.25 / 8 / MAIA200.hbm_bytes_per_cycle()
+    assert ideal <= g["cycles"] <= 2 * ideal
+
+
+def test_roofline_ridge():
+    r = roofline_points(MAIA200, "fp8")
+    assert math.isclose(r["ridge_flop_per_byte"], MAIA200.peak_flops("fp8") / 7e12)
+
+
+def test_more_chips_more_tokens():
+    one = tokens_per_second(LLM_70B, MAIA200, batch=64, context=4096, n_chips=1)
+    four = tokens_per_second(LLM_70B, MAIA200, batch=64, context=4096, n_chips=4)
+    assert four["tokens_per_s"] > 2 * one["tokens_per_s"]
+
+
+def test_prototype_preset_is_the_rtl():
+    assert PROTOTYPE.macs_per_cycle("fp4") == 2 * PROTOTYPE.macs_per_cycle("fp8")
+
+
+def test_bad_arguments_named():
+    with pytest.raises(ValueError, match="fmt"):
+        MAIA200.macs_per_cycle("fp5")
+    with pytest.raises(ValueError, match="k must"):
+        gemm(8, 8, 0, MAIA200)
+    with pytest.raises(ValueError, match="buffers"):
+        pipeline_cycles([1], [1], buffers=0)
