@@ -1,0 +1,161 @@
+"""Formal checks of the memory system and the DMA engine.
+
+Testplan (docs/dma.md, "Formal"):
+* ``QoSArbiter``: stream rules on the output and age invariants (bmc); the
+  low class waits for at most ``starve_limit`` grants to the high class while
+  it requests (bmc), covers for the worst wait and contention.
+* ``BankedSRAM``: per port, reads accepted - responses delivered stays within
+  the response buffering (no response lost or duplicated) and the response
+  stream rules hold (bmc), covers for a resolved bank conflict and a full port.
+* ``DMAEngine`` (small instance, free descriptors and AXI responses): every AR
+  and AW burst lies inside HBM and never crosses 4 KiB (address bounds), and an
+  R beat is always accepted when offered, so none is lost, as long as the slave
+  returns only requested beats (bmc); covers for a split burst and a completion.
+* Mutant: an arbiter that never promotes the low class fails the bounded wait.
+"""
+import pytest
+from amaranth.asserts import AnyConst, AnySeq
+from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Signal
+
+from formal import harness
+from formal.properties import beat, check_invariants, check_source, drive_sink, drive_source
+from hw.dma import DMAEngine, QoSArbiter
+from hw.mem import BankedSRAM
+
+
+class QoSCheck(Elaboratable):
+    def __init__(self, dut, limit):
+        self.dut, self.limit = dut, limit
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        for i, s in enumerate(dut.i_streams):
+            drive_source(m, s, name=f"i{i}")
+        drive_sink(m, dut.o_stream)
+        check_source(m, dut.o_stream, name="o")
+        check_invariants(m, dut)
+        low = dut.i_streams[1]
+        fire = beat(dut.o_stream)
+        waited = Signal(range(self.limit + 2))
+        with m.If(~low.valid | (fire & (dut.o_index == 1))):
+            m.d.sync += waited.eq(0)
+        with m.Elif(fire):
+            m.d.sync += waited.eq(waited + 1)
+        m.d.comb += [
+            Assert(waited <= self.limit, "bounded_wait"),
+            Cover(waited == self.limit, "worst_wait"),
+            Cover(dut.i_streams[0].valid & low.valid & fire & (dut.o_index == 1), "low_wins"),
+        ]
+        return m
+
+
+class NoAgeing(QoSArbiter):
+    """Mutant: ages never grow, so a busy high class starves the low one."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        for a in self.age:
+            m.d.sync += a.eq(0)
+        return m
+
+
+def test_qos_arbiter():
+    limit = 3
+    harness.check(QoSCheck(QoSArbiter(payload_shape=2, n=2, starve_limit=limit), limit),
+                  name="dma_qos", modes=("bmc", "cover"), depth=2 * limit + 8)
+
+
+def test_mutant_qos_starves():
+    with pytest.raises(AssertionError, match="prove|bmc"):
+        harness.check(QoSCheck(NoAgeing(payload_shape=2, n=2, starve_limit=3), 3),
+                      name="dma_qos_mutant", modes=("bmc",), depth=10)
+
+
+class SRAMCheck(Elaboratable):
+    def __init__(self, dut):
+        self.dut = dut
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        for p, port in enumerate(dut.ports):
+            drive_source(m, port.req, name=f"req{p}")
+            drive_sink(m, port.rsp)
+            check_source(m, port.rsp, name=f"rsp{p}")
+            # Reads in - responses out == responses held (pipeline + FIFO).
+            n = Signal(4, name=f"outstanding{p}")
+            rd = beat(port.req) & ~port.req.payload.we
+            with m.If(rd & ~beat(port.rsp)):
+                m.d.sync += n.eq(n + 1)
+            with m.Elif(beat(port.rsp) & ~rd):
+                m.d.sync += n.eq(n - 1)
+            m.d.comb += Assert(n <= BankedSRAM.RSP_DEPTH, f"outstanding{p}_bounded")
+            m.d.comb += Cover(n == BankedSRAM.RSP_DEPTH, f"outstanding{p}_full")
+        both = dut.ports[0].req.valid & dut.ports[1].req.valid & \
+            (dut.ports[0].req.payload.addr[0] == dut.ports[1].req.payload.addr[0])
+        m.d.comb += [
+            Cover(both & beat(dut.ports[1].req), "conflict_resolved"),
+            Cover(dut.conflicts == 2, "two_conflicts"),
+        ]
+        return m
+
+
+def test_banked_sram():
+    dut = BankedSRAM(size=32, banks=2, width=8, ports=2)
+    harness.check(SRAMCheck(dut), name="mem_sram", modes=("bmc", "cover"), depth=10)
+
+
+class DMACheck(Elaboratable):
+    """Free descriptors and AXI inputs; the slave returns only beats it owes."""
+
+    def __init__(self, dut):
+        self.dut = dut
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        lanes = dut.lanes
+        for q, s in enumerate(dut.i_desc):
+            drive_source(m, s, name=f"desc{q}")
+        drive_sink(m, dut.o_done)
+        drive_sink(m, dut.noc)
+        axi = dut.m_axi
+        for name in ("awready", "wready", "arready", "bresp", "rresp", "rdata"):
+            sig = getattr(axi, name)
+            m.d.comb += sig.eq(AnySeq(len(sig)))
+        for port in [dut.sram_rd, *dut.sram_wr]:
+            m.d.comb += [port.req.ready.eq(AnySeq(1)), port.rsp.valid.eq(0)]
+        # The slave owes the beats of accepted ARs and one B per accepted AW.
+        owed_r = Signal(12)
+        owed_b = Signal(6)
+        m.d.comb += [axi.rvalid.eq(AnySeq(1)), axi.bvalid.eq(AnySeq(1))]
+        m.d.comb += [Assume(~axi.rvalid | (owed_r != 0)), Assume(~axi.bvalid | (owed_b != 0))]
+        ar = axi.arvalid & axi.arready
+        r = axi.rvalid & axi.rready
+        m.d.sync += owed_r.eq(owed_r + ar * (axi.arlen + 1) - r)
+        m.d.sync += owed_b.eq(owed_b + (axi.awvalid & axi.awready) - (axi.bvalid & axi.bready))
+        for pre in ("ar", "aw"):
+            valid = getattr(axi, f"{pre}valid")
+            addr = getattr(axi, f"{pre}addr")
+            length = getattr(axi, f"{pre}len")
+            end = addr + (length + 1) * lanes
+            m.d.comb += [
+                Assert(~valid | (end <= dut.hbm_size), f"{pre}_in_hbm"),
+                Assert(~valid | ((addr % 4096) + (length + 1) * lanes <= 4096), f"{pre}_4k"),
+                Assert(~valid | (addr % lanes == 0), f"{pre}_aligned"),
+            ]
+        m.d.comb += [
+            Assert(~axi.rvalid | axi.rready, "r_never_dropped"),
+            Cover(axi.arvalid & (axi.arlen != dut.max_burst - 1), "short_burst"),
+            Cover(beat(dut.o_done), "completion"),
+        ]
+        return m
+
+
+def test_dma_bounds():
+    # dims=1 keeps the extent multipliers out of the SMT problem (they made BMC stall).
+    dut = DMAEngine(addr_width=16, data_width=16, dims=1, n_local=1, sram_size=64,
+                    hbm_size=8192, queues=1, queue_depth=1, max_burst=4, read_buffer=8,
+                    max_writes=2, inflight=2)
+    harness.check(DMACheck(dut), name="dma_bounds", modes=("bmc", "cover"), depth=10)

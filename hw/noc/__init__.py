@@ -1,0 +1,24 @@
+"""On-chip network: credit-based VC routers, network interfaces, mesh generator.
+
+See ``docs/noc.md`` for the packet format, timing and testplan.
+"""
+from .packet import (LOCAL, NORTH, EAST, SOUTH, WEST, PORTS, PORT_NAMES, LinkSignature,
+                     flit_layout, header_layout, route_mask)
+from .qos import QosArbiter
+from .router import Router
+from .ni import NetworkInterface
+from .mesh import Mesh
+
+__all__ = ["LOCAL", "NORTH", "EAST", "SOUTH", "WEST", "PORTS", "PORT_NAMES",
+           "LinkSignature", "flit_layout", "header_layout", "route_mask",
+           "QosArbiter", "Router", "NetworkInterface", "Mesh"]
+
+#: Exported by ``make verilog`` / ``make fpga`` (see :mod:`hw.tops`).
+TOPS = {
+    # Narrow flits (the least the header allows) keep each top's I/O count
+    # within an ECP5 package for `make fpga`; see scripts/bench_noc.py for
+    # the 32-bit figures.
+    "noc_router": lambda: Router(kx=4, ky=4, x=1, y=1, data_width=12),
+    "noc_ni": lambda: NetworkInterface(kx=4, ky=4, x=1, y=1, data_width=12),
+    "noc_mesh_2x1": lambda: Mesh(kx=2, ky=1, data_width=6),
+}

@@ -1,0 +1,191 @@
+"""Parameterised R x C output-stationary systolic array of MX PEs.
+
+One input beat is a *wavefront*: the R activation lanes of one k step (A column)
+and the C weight lanes of the same k step (B row), each with its block scale,
+plus the ``blk_last``/``tile_last`` flags. The array skews row ``i`` by ``i``
+cycles and column ``j`` by ``j`` cycles internally, so PE ``(i, j)`` sees
+``A[i, k]`` and ``B[k, j]`` together. Results leave as rows of ``C`` FP32 values.
+
+Timing (see ``docs/ttu.md``): the whole array advances with one clock enable,
+which drops only when a result row is offered and the output skid buffer is
+full, so output back-pressure freezes the pipeline without losing state.
+Consecutive tiles must be at least ``max(R, C)`` beats apart (the controller
+pads with idle cycles), which lets each row's results be read at a fixed
+offset after its last PE finished, one row per cycle, with no extra buffering.
+"""
+from amaranth.hdl import EnableInserter, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.common.mx import ALL_FORMATS
+from hw.common.params import check_choice, check_int
+from hw.common.skid import SkidBuffer
+
+from .pe import PE, LATENCY, a_layout, b_layout, lane_width
+
+__all__ = ["SystolicArray", "wavefront_layout", "row_layout"]
+
+
+def wavefront_layout(rows, cols, packed):
+    """Payload of the array input stream."""
+    lw = lane_width(packed)
+    return data.StructLayout({
+        "a_data": data.ArrayLayout(lw, rows),
+        "a_scale": data.ArrayLayout(8, rows),
+        "b_data": data.ArrayLayout(lw, cols),
+        "b_scale": data.ArrayLayout(8, cols),
+        "blk_last": 1,
+        "tile_last": 1,
+    })
+
+
+def row_layout(rows, cols):
+    """Payload of the result stream: one row of an output tile."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(32, cols),
+        "row": range(rows),
+        "last": 1,  # last row of the tile
+    })
+
+
+class _Core(wiring.Component):
+    """Skew registers, PE grid and row-readout markers (all under one enable)."""
+
+    def __init__(self, *, rows, cols, formats, block, packed):
+        self._rows, self._cols = rows, cols
+        self._pe_args = dict(formats=formats, block=block, packed=packed)
+        self._packed = packed
+        super().__init__({
+            "in_valid": In(1),
+            "in_payload": In(wavefront_layout(rows, cols, packed)),
+            "fmt_a": In(3), "fmt_b": In(3), "pack": In(1),
+            "row_ev": Out(rows),
+            "row_data": Out(data.ArrayLayout(32, cols)),
+        })
+        self.pes = [[PE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C = self._rows, self._cols
+        packed = self._packed
+        # Input register (accepted beat), then the skew delay lines.
+        iv = Signal()
+        ip = Signal.like(self.in_payload)
+        m.d.sync += [iv.eq(self.in_valid), ip.eq(self.in_payload)]
+        a_left = []
+        for i in range(R):
+            s = Signal(a_layout(packed), name=f"a_skew{i}_0")
+            m.d.comb += [s.valid.eq(iv), s.data.eq(ip.a_data[i]), s.scale.eq(ip.a_scale[i]),
+                         s.blk_last.eq(ip.blk_last), s.tile_last.eq(ip.tile_last)]
+            for d in range(i):
+                t = Signal(a_layout(packed), name=f"a_skew{i}_{d + 1}")
+                m.d.sync += t.eq(s)
+                s = t
+            a_left.append(s)
+        b_top = []
+        for j in range(C):
+            s = Signal(b_layout(packed), name=f"b_skew{j}_0")
+            m.d.comb += [s.data.eq(ip.b_data[j]), s.scale.eq(ip.b_scale[j])]
+            for d in range(j):
+                t = Signal(b_layout(packed), name=f"b_skew{j}_{d + 1}")
+                m.d.sync += t.eq(s)
+                s = t
+            b_top.append(s)
+
+        for i in range(R):
+            for j in range(C):
+                pe = self.pes[i][j]
+                m.submodules[f"pe_{i}_{j}"] = pe
+                m.d.comb += [
+                    pe.a_in.eq(a_left[i] if j == 0 else self.pes[i][j - 1].a_out),
+                    pe.b_in.eq(b_top[j] if i == 0 else self.pes[i - 1][j].b_out),
+                    pe.fmt_a.eq(self.fmt_a), pe.fmt_b.eq(self.fmt_b), pe.pack.eq(self.pack),
+                ]
+        # Row i is complete LATENCY cycles after its tile_last beat entered PE (i, C-1),
+        # i.e. LATENCY - 1 cycles after it leaves that PE.
+        for i in range(R):
+            last = self.pes[i][C - 1].a_out
+            ev = last.valid & last.tile_last
+            for d in range(LATENCY - 1):
+                t = Signal(name=f"row_ev{i}_{d}")
+                m.d.sync += t.eq(ev)
+                ev = t
+            m.d.comb += self.row_ev[i].eq(ev)
+        for j in range(C):
+            col = 0
+            for i in range(R):
+                col = col | (self.pes[i][j].result & self.row_ev[i].replicate(32))
+            m.d.comb += self.row_data[j].eq(col)
+        return m
+
+
+class SystolicArray(wiring.Component):
+    """R x C output-stationary MX systolic array with a streamed row drain.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array size R x C (1..64).
+    formats : tuple of str
+        Element formats supported at run time.
+    block : int
+        Largest scale block (16 or 32).
+    packed : bool
+        Two FP4/FP6 pairs per lane per beat (twice the MAC rate).
+
+    Attributes
+    ----------
+    i_stream : In(stream.Signature(wavefront_layout))
+        One k step per beat. Beats of consecutive tiles must be at least
+        ``max(rows, cols)`` accepted-or-idle cycles apart (the controller
+        guarantees it); ``ready`` is low only while the output is stalled.
+    o_stream : Out(stream.Signature(row_layout))
+        Result rows, ``row`` 0 .. R-1 per tile, ``last`` on row R-1.
+    fmt_a, fmt_b, pack : In
+        Runtime configuration, held static while a GEMM is in flight.
+    """
+
+    def __init__(self, *, rows, cols, formats=ALL_FORMATS, block=32, packed=True):
+        self._rows = check_int("rows", rows, min=1, max=64)
+        self._cols = check_int("cols", cols, min=1, max=64)
+        self._block = check_choice("block", block, (16, 32))
+        self._packed = bool(packed)
+        self._core = _Core(rows=rows, cols=cols, formats=tuple(formats), block=block,
+                           packed=self._packed)
+        super().__init__({
+            "i_stream": In(stream.Signature(wavefront_layout(rows, cols, self._packed))),
+            "o_stream": Out(stream.Signature(row_layout(rows, cols))),
+            "fmt_a": In(3), "fmt_b": In(3), "pack": In(1),
+        })
+
+    @property
+    def pes(self):
+        return self._core.pes
+
+    @property
+    def min_tile_beats(self):
+        return max(self._rows, self._cols)
+
+    def elaborate(self, platform):
+        m = Module()
+        R = self._rows
+        en = Signal()
+        m.submodules.core = core = EnableInserter(en)(self._core)
+        m.submodules.out = out = SkidBuffer(payload_shape=row_layout(R, self._cols))
+        wiring.connect(m, out.o_stream, wiring.flipped(self.o_stream))
+        ev_any = core.row_ev.any()
+        # Freeze everything while a result row is offered and cannot be taken.
+        m.d.comb += [
+            en.eq(~ev_any | out.i_stream.ready),
+            self.i_stream.ready.eq(en),
+            core.in_valid.eq(self.i_stream.valid),
+            core.in_payload.eq(self.i_stream.payload),
+            core.fmt_a.eq(self.fmt_a), core.fmt_b.eq(self.fmt_b), core.pack.eq(self.pack),
+            out.i_stream.valid.eq(ev_any),
+            out.i_stream.payload.data.eq(core.row_data),
+            out.i_stream.payload.last.eq(core.row_ev[R - 1]),
+        ]
+        for i in range(R):
+            with m.If(core.row_ev[i]):
+                m.d.comb += out.i_stream.payload.row.eq(i)
+        return m

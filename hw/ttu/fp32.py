@@ -1,0 +1,251 @@
+"""FP32 arithmetic of the tensor unit: an IEEE 754 adder and an exact-integer rounder.
+
+Both are combinational and bit-exact against NumPy float32 (round to nearest
+even, subnormals, overflow to Inf). NaN results are always the canonical
+``0x7FC00000`` (see ``docs/numerics.md``).
+"""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.common.params import check_int
+
+__all__ = ["FP32Add", "IntToFP32", "F32_NAN", "F32_INF"]
+
+F32_NAN = 0x7FC00000
+F32_INF = 0x7F800000
+
+
+def _stage(m, value, name, pipelined):
+    """``value`` itself, or a register of it when ``pipelined``."""
+    if not pipelined:
+        return value
+    r = Signal.like(value, name=name)
+    m.d.sync += r.eq(value)
+    return r
+
+
+def _lead_one(m, value, width, name):
+    """Index of the most significant set bit of ``value`` (0 when zero)."""
+    p = Signal(range(max(width, 2)), name=name)
+    for i in range(width):
+        with m.If(value[i]):
+            m.d.comb += p.eq(i)
+    return p
+
+
+class FP32Add(wiring.Component):
+    """FP32 adder, round to nearest even, with subnormals.
+
+    Parameters
+    ----------
+    pipelined : bool
+        Register between alignment/add and normalisation/rounding: ``s`` is
+        then valid one cycle after ``a``/``b`` (default: combinational).
+
+    Attributes
+    ----------
+    a, b : In(32)
+        IEEE 754 binary32 operands.
+    s : Out(32)
+        ``a + b`` rounded once; ``+0`` for an exact zero of opposite-signed
+        operands; canonical NaN for any NaN input or ``Inf - Inf``.
+    """
+
+    def __init__(self, *, pipelined=False):
+        self._pipelined = bool(pipelined)
+        super().__init__({"a": In(32), "b": In(32), "s": Out(32)})
+
+    @property
+    def latency(self):
+        return int(self._pipelined)
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b = self.a, self.b
+        a_nan = (a[23:31] == 0xFF) & (a[:23] != 0)
+        b_nan = (b[23:31] == 0xFF) & (b[:23] != 0)
+        a_inf = (a[23:31] == 0xFF) & (a[:23] == 0)
+        b_inf = (b[23:31] == 0xFF) & (b[:23] == 0)
+
+        # x is the operand of larger magnitude.
+        swap = b[:31] > a[:31]
+        x = Mux(swap, b, a)
+        y = Mux(swap, a, b)
+        sx, sy = x[31], y[31]
+        exf, eyf = x[23:31], y[23:31]
+        ex = Mux(exf == 0, 1, exf)
+        ey = Mux(eyf == 0, 1, eyf)
+        # Significands with 3 guard/round/sticky bits below.
+        X = Signal(27)
+        Y = Signal(27)
+        m.d.comb += [X.eq(Cat(Const(0, 3), x[:23], exf != 0)),
+                     Y.eq(Cat(Const(0, 3), y[:23], eyf != 0))]
+        d = Signal(8)
+        m.d.comb += d.eq(ex - ey)
+        dc = Mux(d > 27, 27, d)
+        ys = Signal(27)
+        lost = Signal()
+        mask = Signal(27)
+        m.d.comb += [
+            mask.eq(~(Const((1 << 27) - 1, 27) << dc)[:27]),
+            lost.eq((Y & mask) != 0),
+            ys.eq((Y >> dc) | lost),  # jam the sticky bit
+        ]
+
+        raw = Signal(28)
+        m.d.comb += raw.eq(Mux(sx == sy, X + ys, X - ys))
+        special = Signal(2)  # 0 finite, 1 NaN, 2 a is Inf, 3 b is Inf
+        with m.If(a_nan | b_nan | (a_inf & b_inf & (a[31] != b[31]))):
+            m.d.comb += special.eq(1)
+        with m.Elif(a_inf):
+            m.d.comb += special.eq(2)
+        with m.Elif(b_inf):
+            m.d.comb += special.eq(3)
+        pl = self._pipelined
+        raw = _stage(m, raw, "add_raw", pl)
+        ex = _stage(m, ex, "add_ex", pl)
+        same = _stage(m, sx == sy, "add_same", pl)
+        sx = _stage(m, sx, "add_sx", pl)
+        special = _stage(m, special, "add_special", pl)
+        a_s = _stage(m, a[31], "add_a_sign", pl)
+        b_s = _stage(m, b[31], "add_b_sign", pl)
+
+        z = Signal(28)
+        e = Signal(signed(11))
+        with m.If(same):
+            with m.If(raw[27]):
+                m.d.comb += [z.eq((raw >> 1) | raw[0]), e.eq(ex + 1)]
+            with m.Else():
+                m.d.comb += [z.eq(raw), e.eq(ex)]
+        with m.Else():
+            diff = raw[:27]
+            p = _lead_one(m, diff, 27, "add_lead")
+            lz = Signal(5)
+            m.d.comb += lz.eq(26 - p)
+            sh = Signal(8)
+            # Stop normalising at exponent 1 (the result is then subnormal).
+            m.d.comb += sh.eq(Mux(lz > ex - 1, ex - 1, lz))
+            m.d.comb += [z.eq((diff << sh)[:27]), e.eq(ex - sh)]
+
+        q = z[3:27]
+        up = z[2] & ((z[:2] != 0) | q[0])
+        qr = Signal(25)
+        m.d.comb += qr.eq(q + up)
+        bits = Signal(signed(34))
+        with m.If(z[26]):
+            m.d.comb += bits.eq(((e - 1) << 23) + qr)
+        with m.Else():
+            m.d.comb += bits.eq(qr)
+        mag = Mux(bits >= F32_INF, F32_INF, bits[:31])
+        # Exact zero from opposite signs is +0; same-signed zeros keep the sign.
+        sign = Mux((z == 0) & ~same, 0, sx)
+
+        with m.If(special == 1):
+            m.d.comb += self.s.eq(F32_NAN)
+        with m.Elif(special == 2):
+            m.d.comb += self.s.eq(Cat(Const(F32_INF, 31), a_s))
+        with m.Elif(special == 3):
+            m.d.comb += self.s.eq(Cat(Const(F32_INF, 31), b_s))
+        with m.Else():
+            m.d.comb += self.s.eq(Cat(mag[:31], sign))
+        return m
+
+
+class IntToFP32(wiring.Component):
+    """Round ``value * 2**exp`` (exact signed integer, signed exponent) to FP32.
+
+    Parameters
+    ----------
+    width : int
+        Width of the two's-complement ``value``, >= 2.
+    exp_width : int
+        Width of the signed ``exp``.
+    pipelined : bool
+        Register after leading-one detection and normalisation: ``result`` is
+        then valid one cycle after the inputs (default: combinational).
+
+    Attributes
+    ----------
+    value : In(signed(width))
+    exp : In(signed(exp_width))
+    nan, pinf, ninf : In(1)
+        Overrides: canonical NaN, else +Inf / -Inf (both set: NaN).
+    result : Out(32)
+        RNE with subnormals; ``|x| >= 2**128`` after rounding -> Inf; zero -> +0.
+    """
+
+    def __init__(self, *, width, exp_width=11, pipelined=False):
+        self._pipelined = bool(pipelined)
+        self._width = check_int("width", width, min=2)
+        self._exp_width = check_int("exp_width", exp_width, min=2, max=16)
+        super().__init__({
+            "value": In(signed(width)),
+            "exp": In(signed(exp_width)),
+            "nan": In(1), "pinf": In(1), "ninf": In(1),
+            "result": Out(32),
+        })
+
+    @property
+    def latency(self):
+        return int(self._pipelined)
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self._width
+        wn = max(w, 26)
+        v = self.value
+        sign = v[w - 1]
+        mag = Signal(unsigned(wn))
+        m.d.comb += mag.eq(Mux(sign, -v, v))
+        p = _lead_one(m, mag, wn, "conv_lead")
+        lsh = Signal(range(wn))
+        norm = Signal(wn)
+        m.d.comb += [lsh.eq(wn - 1 - p), norm.eq((mag << lsh)[:wn])]
+        ep = Signal(signed(self._exp_width + 8))
+        m.d.comb += ep.eq(self.exp + p)
+        pl = self._pipelined
+        norm = _stage(m, norm, "conv_norm", pl)
+        ep = _stage(m, ep, "conv_ep", pl)
+        sign = _stage(m, sign, "conv_sign", pl)
+        is_zero = _stage(m, mag == 0, "conv_zero", pl)
+        nan = _stage(m, self.nan | (self.pinf & self.ninf), "conv_nan", pl)
+        pinf = _stage(m, self.pinf, "conv_pinf", pl)
+        ninf = _stage(m, self.ninf, "conv_ninf", pl)
+        # Extra right shift for subnormal results, clamped so everything
+        # (including the guard bit) falls below the result.
+        sub = Signal(range(27))
+        under = Signal(signed(self._exp_width + 9))
+        m.d.comb += under.eq(-126 - ep)
+        m.d.comb += sub.eq(Mux(under <= 0, 0, Mux(under > 26, 26, under)))
+        t = Signal(range(wn + 3))
+        t1 = Signal(range(wn + 3))
+        m.d.comb += [t.eq(wn - 24 + sub), t1.eq(wn - 25 + sub)]
+        q = Signal(25)
+        guard = Signal()
+        sticky = Signal()
+        m.d.comb += [
+            q.eq(norm >> t),
+            guard.eq((norm >> t1)[0]),
+            sticky.eq((norm & ~(Const((1 << wn) - 1, wn) << t1)[:wn]) != 0),
+        ]
+        qr = Signal(25)
+        m.d.comb += qr.eq(q + (guard & (sticky | q[0])))
+        bits = Signal(signed(self._exp_width + 40))
+        with m.If(sub == 0):
+            m.d.comb += bits.eq(((ep + 126) << 23) + qr)
+        with m.Else():
+            m.d.comb += bits.eq(qr)
+        mag32 = Mux(bits >= F32_INF, F32_INF, bits[:31])
+
+        with m.If(nan):
+            m.d.comb += self.result.eq(F32_NAN)
+        with m.Elif(pinf):
+            m.d.comb += self.result.eq(F32_INF)
+        with m.Elif(ninf):
+            m.d.comb += self.result.eq(F32_INF | 0x80000000)
+        with m.Elif(is_zero):
+            m.d.comb += self.result.eq(0)
+        with m.Else():
+            m.d.comb += self.result.eq(Cat(mag32[:31], sign))
+        return m

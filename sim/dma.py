@@ -1,0 +1,151 @@
+"""Golden model of :class:`hw.dma.DMAEngine`: descriptor packing, decode checks and the copy.
+
+The model is functional (byte-exact): it says what every descriptor does to
+the memories and which completion code it returns. Bus errors are modelled
+from the same poison sets the testbench gives the AXI RAM: a read error when
+any aligned word the engine reads is poisoned, a write error when any written
+byte is. Read errors take precedence over write errors (the code of the first
+failing beat in stream order).
+"""
+from amaranth.hdl import Shape
+from amaranth.lib import data
+
+from hw.dma.descriptor import (ERR_MALFORMED, ERR_OK, ERR_RANGE, KIND_HBM, KIND_LOCAL,
+                               KIND_REMOTE, MAX_LENGTH, descriptor_layout)
+
+__all__ = ["DMAModel", "pack", "unpack_completion"]
+
+
+def pack(layout, value):
+    """Pack a (nested) dict/list ``value`` into an integer following ``layout``."""
+    if isinstance(layout, data.StructLayout):
+        out = 0
+        for name, field in layout:
+            if name in value:
+                out |= pack(field.shape, value[name]) << field.offset
+        return out
+    if isinstance(layout, data.ArrayLayout):
+        width = Shape.cast(layout.elem_shape).width
+        out = 0
+        for i, v in enumerate(value):
+            out |= pack(layout.elem_shape, v) << (i * width)
+        return out
+    width = Shape.cast(layout).width
+    return int(value) & ((1 << width) - 1)
+
+
+def unpack_completion(word):
+    """``(sem, err)`` from an ``o_done`` payload."""
+    return word & 0xFF, word >> 8 & 0x7
+
+
+class DMAModel:
+    """Byte-exact model of the DMA engine.
+
+    Parameters
+    ----------
+    addr_width, data_width, dims, n_local, sram_size, hbm_size :
+        As :class:`hw.dma.DMAEngine`.
+    """
+
+    def __init__(self, *, addr_width=32, data_width=64, dims=3, n_local=1, sram_size=65536,
+                 hbm_size=None):
+        self.aw, self.lanes, self.dims = addr_width, data_width // 8, dims
+        self.n_local, self.sram_size = n_local, sram_size
+        self.hbm_size = hbm_size if hbm_size is not None else 1 << addr_width
+        self.layout = descriptor_layout(addr_width=addr_width, dims=dims, n_local=n_local)
+
+    def encode(self, d):
+        """Descriptor dict -> the integer presented on ``i_desc``."""
+        v = dict(d)
+        v["outer"] = [dict(o) for o in d.get("outer", [])]
+        v["outer"] += [dict(count=1, src_stride=0, dst_stride=0)] * (self.dims - 1 - len(v["outer"]))
+        if self.dims == 1:
+            del v["outer"]
+        return pack(self.layout, v)
+
+    def outer(self, d):
+        o = list(d.get("outer", []))
+        return o + [dict(count=1, src_stride=0, dst_stride=0)] * (self.dims - 1 - len(o))
+
+    def _space(self, kind):
+        return {KIND_HBM: self.hbm_size, KIND_LOCAL: self.sram_size}.get(kind, 1 << self.aw)
+
+    def decode_error(self, d):
+        """Error code of the decode checks (0 when the descriptor will run)."""
+        outer = self.outer(d)
+        if not 1 <= d["length"] <= MAX_LENGTH or d["src_kind"] > KIND_LOCAL or \
+                d["dst_kind"] > KIND_REMOTE or (d["dst_kind"] == KIND_LOCAL and d["dst_mask"] == 0) or \
+                any(o["count"] == 0 for o in outer):
+            return ERR_MALFORMED
+        for side in ("src", "dst"):
+            lo = d[side] + sum(min(0, (o["count"] - 1) * o[f"{side}_stride"]) for o in outer)
+            hi = d[side] + d["length"] - 1 + \
+                sum(max(0, (o["count"] - 1) * o[f"{side}_stride"]) for o in outer)
+            if lo < 0 or hi >= self._space(d[f"{side}_kind"]):
+                return ERR_RANGE
+        return ERR_OK
+
+    def rows(self, d):
+        """The contiguous runs ``(src, dst, length)`` in engine order (innermost first)."""
+        outer = self.outer(d)
+        idx = [0] * len(outer)
+        while True:
+            s = d["src"] + sum(i * o["src_stride"] for i, o in zip(idx, outer))
+            t = d["dst"] + sum(i * o["dst_stride"] for i, o in zip(idx, outer))
+            yield s, t, d["length"]
+            for k, o in enumerate(outer):
+                if idx[k] != o["count"] - 1:
+                    idx[k] += 1
+                    break
+                idx[k] = 0
+            else:
+                return
+
+    def run(self, d, *, hbm, local, remote=None, rd_poison=None, wr_poison=None):
+        """Apply descriptor ``d``; return its completion error code.
+
+        Parameters
+        ----------
+        hbm : bytearray
+            HBM contents (modified).
+        local : list of bytearray
+            Local SRAMs; reads come from ``local[0]``.
+        remote : dict, optional
+            Remote byte address -> value (NoC writes).
+        rd_poison, wr_poison : dict, optional
+            HBM word address (read) / byte address (write) -> error code.
+        """
+        err = self.decode_error(d)
+        if err:
+            return err
+        rd_poison, wr_poison = rd_poison or {}, wr_poison or {}
+        rd_err = wr_err = ERR_OK
+        for s, t, n in self.rows(d):
+            if d["src_kind"] == KIND_HBM:
+                for w in range(s // self.lanes, (s + n - 1) // self.lanes + 1):
+                    if not rd_err and w in rd_poison:
+                        rd_err = rd_poison[w]
+                chunk = bytes(hbm[s:s + n])
+            else:
+                chunk = bytes(local[0][s:s + n])
+            if d["dst_kind"] == KIND_HBM:
+                for a in range(t, t + n):
+                    if not wr_err and a in wr_poison:
+                        wr_err = wr_poison[a]
+                hbm[t:t + n] = chunk
+            elif d["dst_kind"] == KIND_LOCAL:
+                for i in range(self.n_local):
+                    if d["dst_mask"] >> i & 1:
+                        local[i][t:t + n] = chunk
+            else:
+                for k, b in enumerate(chunk):
+                    remote[t + k] = b
+        return rd_err or wr_err
+
+    def touched(self, d):
+        """Destination byte addresses written by ``d`` (for masking error cases)."""
+        out = set()
+        for _, t, n in self.rows(d):
+            out.update(range(t, t + n))
+        return out

@@ -1,0 +1,478 @@
+"""Bit-exact golden model of the TVP (tile vector processor), ``hw/tvp``.
+
+The TVP executes one *vector instruction beat* at a time: an opcode, a format
+bit, a ``last`` bit and three operand vectors ``a``, ``b``, ``c`` of ``lanes``
+32-bit words. Every opcode is a short *micro-program* (:data:`PROGRAMS`) of
+micro-ops, one per cycle, over per-slot units:
+
+* ``fma``  -- FP32 fused multiply-add, IEEE RNE (:func:`sim.fp32.fma`);
+* ``sfu``  -- the approximations ``exp``, ``recip``, ``rsqrt`` (defined here as
+  integer operations on FP32 bit patterns: :func:`exp_f32`, :func:`recip_f32`,
+  :func:`rsqrt_f32`);
+* ``misc`` -- max/min/compare/select/abs/neg/conversions/move (:func:`misc`).
+
+The hardware is generated from the same :data:`PROGRAMS` table, so the only
+thing the RTL and this model can disagree on is the units themselves.
+
+Slots: in FP32 mode (``fmt=0``) slot ``i`` is lane ``i``; in BF16 mode
+(``fmt=1``) every 32-bit lane word carries two BF16 values and slot ``h*N + i``
+is half ``h`` of lane ``i``. BF16 operands are widened exactly to FP32, every
+micro-op computes in FP32, and the result is rounded to BF16 (RNE) only when
+written to the output. Reductions (``RSUM``, ``RMAX``) accumulate per slot
+over beats (FP32 accumulators; other instructions may be interleaved, the
+group runs from a reduction beat after reset or after a ``last`` reduction beat
+to the next reduction beat with ``last``) and on the ``last`` beat combine the slots in a
+fixed tree: strides ``S/2, S/4, ..., 1`` over ``S`` active slots (slot ``j``
+takes slot ``j + stride``), then broadcast slot 0.
+"""
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+from sim import fp32, mx
+
+__all__ = ["OPS", "OP", "PROGRAMS", "UOp", "program", "exp_f32", "recip_f32", "rsqrt_f32",
+           "misc", "sfu", "TVPModel", "GELU_K0", "GELU_K1", "CVT_OPS", "REDUCE_OPS",
+           "RECIP_TABLE", "RSQRT_TABLE", "EXP_TABLE"]
+
+# ---------------------------------------------------------------------------
+# ISA
+# ---------------------------------------------------------------------------
+
+#: Opcode numbers (5-bit field). Codes >= len(OPS) are invalid: the beat passes
+#: ``a`` through and sets the sticky ``error`` flag.
+OPS = ["ADD", "SUB", "MUL", "FMA", "MAX", "MIN", "CLT", "CLE", "CEQ", "SEL", "ABS", "NEG",
+       "F2B", "B2FLO", "B2FHI", "EXP", "RECIP", "RSQRT", "GELU", "SILU", "RSUM", "RMAX",
+       "BCAST", "MXQ"]
+OP = {name: i for i, name in enumerate(OPS)}
+#: Word-level conversions: they ignore ``fmt`` (always run in FP32 mode).
+CVT_OPS = ("F2B", "B2FLO", "B2FHI", "MXQ")
+REDUCE_OPS = ("RSUM", "RMAX")
+
+#: GELU(x) = x * sigmoid(z), z = 2*sqrt(2/pi)*(x + 0.044715 x^3) (tanh form);
+#: the program computes -z = x * (K0 + K1 * x^2).
+GELU_K0 = fp32.from_float(-2.0 * math.sqrt(2.0 / math.pi))
+GELU_K1 = fp32.from_float(-2.0 * math.sqrt(2.0 / math.pi) * 0.044715)
+
+MINUS_ONE = 0xBF800000
+
+
+@dataclass(frozen=True)
+class UOp:
+    """One micro-op (one cycle, all slots in parallel).
+
+    unit : ``"fma"``, ``"sfu"`` or ``"misc"``.
+    fn : SFU function (``"exp"``, ``"recip"``, ``"rsqrt"``) or misc function.
+    x, y, z : sources: ``"a"``, ``"b"``, ``"c"``, ``"t"`` (temporary), ``"acc"``,
+        ``"acc0"`` (the accumulator, or the identity ``ident`` on the first beat of
+        a reduction), ``"accp"`` (the accumulator of slot ``j + stride``) or an
+        ``int`` constant (FP32 bits).
+    dst : ``"t"``, ``"acc"``, ``"out"`` (per-slot result) or ``"outb"`` (slot 0
+        broadcast to every slot).
+    """
+    unit: str
+    fn: str = ""
+    x: object = "a"
+    y: object = "b"
+    z: object = "c"
+    dst: str = "out"
+    stride: int = 0
+    ident: int = 0
+
+
+def _fma(x, y, z, dst="out"):
+    return UOp("fma", "", x, y, z, dst)
+
+
+def _misc(fn, x="a", y="b", z="c", dst="out"):
+    return UOp("misc", fn, x, y, z, dst)
+
+
+def _sfu(fn, x="a", dst="out"):
+    return UOp("sfu", fn, x, 0, 0, dst)
+
+
+_ELEMENTWISE = {
+    "ADD": [_fma("a", fp32.ONE, "b")],
+    "SUB": [_fma("b", MINUS_ONE, "a")],
+    "MUL": [_fma("a", "b", fp32.NEG_ZERO)],
+    "FMA": [_fma("a", "b", "c")],
+    "EXP": [_sfu("exp")],
+    "RECIP": [_sfu("recip")],
+    "RSQRT": [_sfu("rsqrt")],
+    # SiLU(x) = x / (1 + exp(-x)).
+    "SILU": [_misc("neg", dst="t"), _sfu("exp", "t", dst="t"),
+             _fma("t", fp32.ONE, fp32.ONE, dst="t"), _sfu("recip", "t", dst="t"),
+             _fma("a", "t", fp32.NEG_ZERO)],
+    # GELU(x) = x / (1 + exp(-z)), -z = x * (K0 + K1 * x*x).
+    "GELU": [_fma("a", "a", fp32.NEG_ZERO, dst="t"), _fma("t", GELU_K1, GELU_K0, dst="t"),
+             _fma("a", "t", fp32.NEG_ZERO, dst="t"), _sfu("exp", "t", dst="t"),
+             _fma("t", fp32.ONE, fp32.ONE, dst="t"), _sfu("recip", "t", dst="t"),
+             _fma("a", "t", fp32.NEG_ZERO)],
+    "BCAST": [_misc("mov", dst="outb")],
+    "MXQ": [_misc("mxq")],
+}
+for _name in ("MAX", "MIN", "CLT", "CLE", "CEQ", "SEL", "ABS", "NEG", "F2B", "B2FLO", "B2FHI"):
+    _ELEMENTWISE[_name] = [_misc(_name.lower())]
+
+
+def program(op, fmt, last, lanes):
+    """Micro-program of one beat: a list of :class:`UOp`.
+
+    Parameters
+    ----------
+    op : str
+    fmt : int
+        0 FP32, 1 BF16x2 (ignored by :data:`CVT_OPS`).
+    last : int
+        Last beat of a reduction group.
+    lanes : int
+        Number of lanes (a power of two).
+    """
+    if op not in REDUCE_OPS:
+        return list(_ELEMENTWISE[op])
+    if op == "RSUM":
+        step = UOp("fma", "", "a", fp32.ONE, "acc0", "acc", 0, fp32.NEG_ZERO)
+    else:
+        step = UOp("misc", "max", "a", "acc0", 0, "acc", 0, fp32.NINF)
+    prog = [step]
+    if last:
+        slots = lanes * (2 if fmt and op not in CVT_OPS else 1)
+        stride = slots // 2
+        while stride >= 1:
+            if op == "RSUM":
+                prog.append(UOp("fma", "", "acc", fp32.ONE, "accp", "acc", stride))
+            else:
+                prog.append(UOp("misc", "max", "acc", "accp", 0, "acc", stride))
+            stride //= 2
+        prog.append(_misc("mov", "acc", 0, 0, dst="outb"))
+    return prog
+
+
+#: ``PROGRAMS(lanes)[(op, fmt, last)]`` for every valid opcode.
+def PROGRAMS(lanes):
+    return {(op, fmt, last): program(op, fmt, last, lanes)
+            for op in OPS for fmt in (0, 1) for last in (0, 1)}
+
+
+# ---------------------------------------------------------------------------
+# Misc unit
+# ---------------------------------------------------------------------------
+
+def _lt(a, b):
+    if fp32.is_nan(a) or fp32.is_nan(b):
+        return False
+    if (a | b) & 0x7FFFFFFF == 0:
+        return False
+    return fp32.ordered(a) < fp32.ordered(b)
+
+
+def _eq(a, b):
+    if fp32.is_nan(a) or fp32.is_nan(b):
+        return False
+    return a == b or (a | b) & 0x7FFFFFFF == 0
+
+
+def misc(fn, x, y, z):
+    """The misc unit on FP32 bit patterns.
+
+    ``max``/``min``: canonical NaN if either is NaN, ``-0 < +0``.
+    ``clt``/``cle``/``ceq``: IEEE comparison (NaN false, ``-0 == +0``) -> 1.0 or +0.0.
+    ``sel``: ``y`` if ``x`` is not (+-)0 else ``z`` (NaN counts as true).
+    ``abs``/``neg``: sign bit only (NaN payload kept).
+    ``f2b``: ``bf16(y) << 16 | bf16(x)``; ``b2flo``/``b2fhi``: widen the low/high half.
+    ``mov``: ``x``. ``mxq``: :func:`mxq` (``x`` element, ``y`` amax, ``z`` format).
+    """
+    if fn in ("max", "min"):
+        if fp32.is_nan(x) or fp32.is_nan(y):
+            return fp32.NAN
+        gt = fp32.ordered(x) > fp32.ordered(y)
+        return x if gt == (fn == "max") else y
+    if fn == "clt":
+        return fp32.ONE if _lt(x, y) else 0
+    if fn == "cle":
+        return fp32.ONE if (_lt(x, y) or _eq(x, y)) else 0
+    if fn == "ceq":
+        return fp32.ONE if _eq(x, y) else 0
+    if fn == "sel":
+        return y if x & 0x7FFFFFFF else z
+    if fn == "abs":
+        return x & 0x7FFFFFFF
+    if fn == "neg":
+        return x ^ 0x80000000
+    if fn == "f2b":
+        return fp32.f32_to_bf16(y) << 16 | fp32.f32_to_bf16(x)
+    if fn == "b2flo":
+        return (x & 0xFFFF) << 16
+    if fn == "b2fhi":
+        return x & 0xFFFF0000
+    if fn == "mov":
+        return x
+    if fn == "mxq":
+        return mxq(x, y, z)
+    raise ValueError(f"unknown misc function {fn!r}")
+
+
+def mx_scale_exp(amax, fmt):
+    """Shared exponent ``X`` of an MX block from its FP32 ``amax`` bits (None: NaN scale).
+
+    ``X = floor(log2(amax)) - emax_elem`` clamped to ``[-127, 127]``; ``amax == 0``
+    gives -127 (the rule of :func:`sim.mx.quantize`).
+    """
+    a = amax & 0x7FFFFFFF
+    if a >= 0x7F800000:
+        return None
+    if a == 0:
+        return -127
+    e = a >> 23
+    fl = e - 127 if e else a.bit_length() - 1 - 149
+    return max(-127, min(127, fl - mx.FORMATS[fmt].emax))
+
+
+def mxq(x, amax, sel):
+    """MX quantization of one element: ``code | scale << 8``.
+
+    ``amax`` is the block's ``max(|x|)`` (``ABS`` then ``RMAX``), ``sel[2:0]``
+    the format code of :data:`sim.mx.FORMAT_CODES`. The element code is
+    :func:`sim.mx.encode` of ``x / 2**X`` (exact in float64), so a block
+    quantized this way equals :func:`sim.mx.quantize` bit for bit. A NaN/Inf
+    ``amax`` gives scale 0xFF and code 0; an unknown ``sel`` gives 0.
+    """
+    name = mx.FORMAT_CODES.get(sel & 7)
+    if name is None:
+        return 0
+    X = mx_scale_exp(amax, name)
+    if X is None:
+        return mx.E8M0_NAN << 8
+    v = np.float64(fp32.to_float(x)) / np.float64(2.0) ** X
+    code = int(mx.encode(np.array([v]), name)[0])
+    return code | (X + mx.E8M0_BIAS) << 8
+
+
+# ---------------------------------------------------------------------------
+# Special function unit: exp, recip, rsqrt as integer operations
+# ---------------------------------------------------------------------------
+# Common rules: NaN in -> canonical NaN; subnormal inputs are treated as zero
+# of the same sign (DAZ); results below 2**-126 flush to zero (FTZ).
+
+#: log2(e) with 34 fractional bits (35-bit constant).
+EXP_LOG2E = round(math.log2(math.e) * 2 ** 34)
+#: 2**(i/64) with 30 fractional bits, i = 0..63.
+EXP_TABLE = [round(2 ** (i / 64) * 2 ** 30) for i in range(64)]
+#: Taylor coefficients of 2**r = 1 + C1 r + C2 r^2 + C3 r^3 (30 fractional bits).
+EXP_C1 = round(math.log(2) * 2 ** 30)
+EXP_C2 = round(math.log(2) ** 2 / 2 * 2 ** 30)
+EXP_C3 = round(math.log(2) ** 3 / 6 * 2 ** 30)
+
+
+def exp_f32(x):
+    """``exp(x)`` for FP32 bits ``x``.
+
+    1. ``t = x * log2(e)`` in fixed point with 30 fractional bits: the 24-bit
+       significand times :data:`EXP_LOG2E`, shifted right (truncated) by
+       ``154 - E``, negated for negative ``x``.
+    2. ``n = floor(t)``, ``f = t - n`` (30 bits); ``i = f[29:24]``, ``r = f[23:0]``.
+    3. ``p = ((C3 r >> 30) + C2) r >> 30 ...`` Horner for ``2**r - 1``;
+       ``y = EXP_TABLE[i] * (2**30 + p) >> 30`` in ``[2**30, 2**31)``.
+    4. Significand ``(y + 64) >> 7`` (round half up, carry into the exponent),
+       exponent ``n + 127``; >= 255 -> +inf, <= 0 -> +0.
+    """
+    s, e, sig = fp32.unpack(x)
+    if fp32.is_nan(x):
+        return fp32.NAN
+    if e == 0xFF:
+        return 0 if s else fp32.PINF
+    if e == 0:
+        return fp32.ONE
+    if e >= 134:  # |x| >= 128: certain overflow / underflow
+        return 0 if s else fp32.PINF
+    mag = (sig * EXP_LOG2E) >> (154 - e) if e > 154 - 64 else 0
+    t = -mag if s else mag
+    n = t >> 30
+    f = t & ((1 << 30) - 1)
+    i, r = f >> 24, f & ((1 << 24) - 1)
+    p = (EXP_C3 * r) >> 30
+    p = ((EXP_C2 + p) * r) >> 30
+    p = ((EXP_C1 + p) * r) >> 30
+    y = (EXP_TABLE[i] * ((1 << 30) + p)) >> 30
+    m = (y + 64) >> 7
+    ex = n + 127
+    if m >> 24:
+        m >>= 1
+        ex += 1
+    if ex >= 255:
+        return fp32.PINF
+    if ex <= 0:
+        return 0
+    return (ex << 23) | (m & 0x7FFFFF)
+
+
+#: Seeds of 1/m, m in [1, 2): 128 entries, 10 fractional bits, at interval midpoints.
+RECIP_TABLE = [round(2 ** 10 / (1 + (i + 0.5) / 128)) for i in range(128)]
+#: Seeds of 1/sqrt(m): index = (exponent odd, top 7 mantissa bits); m in [1, 4).
+RSQRT_TABLE = [round(2 ** 10 / math.sqrt((1 + odd) * (1 + (i + 0.5) / 128)))
+               for odd in (0, 1) for i in range(128)]
+
+
+def _normalize_q32(sign, y, exp_hi):
+    """``y * 2**-32`` (``y`` in ``(2**30, 2**32]``) scaled by ``2**(exp_hi - 126)`` -> FP32.
+
+    Rounds half up to 24 bits; a biased exponent <= 0 flushes to a signed zero.
+    """
+    if y >> 31:
+        m = (y + (1 << 7)) >> 8
+        ex = exp_hi
+    else:
+        m = (y + (1 << 6)) >> 7
+        ex = exp_hi - 1
+    if m >> 24:
+        m >>= 1
+        ex += 1
+    if ex <= 0:
+        return sign << 31
+    return (sign << 31) | (ex << 23) | (m & 0x7FFFFF)
+
+
+def recip_f32(x):
+    """``1/x`` for FP32 bits ``x``: table seed + two Newton steps in Q.32.
+
+    ``Y0 = RECIP_TABLE[M[22:16]] << 22``; twice ``Y = Y * (2**33 - (sig*Y >> 23)) >> 32``;
+    then :func:`_normalize_q32` with biased exponent ``253 - E``.
+    ``+-0``/subnormal -> ``+-inf``, ``+-inf`` -> ``+-0``.
+    """
+    s, e, sig = fp32.unpack(x)
+    if fp32.is_nan(x):
+        return fp32.NAN
+    if e == 0xFF:
+        return s << 31
+    if e == 0:
+        return (s << 31) | fp32.PINF
+    y = RECIP_TABLE[(sig >> 16) & 0x7F] << 22
+    for _ in range(2):
+        my = (sig * y) >> 23
+        y = (y * ((1 << 33) - my)) >> 32
+    return _normalize_q32(s, y, 253 - e)
+
+
+def rsqrt_f32(x):
+    """``1/sqrt(x)`` for FP32 bits ``x``: table seed + two Newton steps in Q.32.
+
+    Odd unbiased exponent: ``mm = 2*sig`` (``m`` in ``[2, 4)``). ``Y0 =
+    RSQRT_TABLE[odd, M[22:16]] << 22``; twice ``y2 = Y*Y >> 32``,
+    ``Y = Y * (3*2**32 - (mm*y2 >> 23)) >> 33``; biased exponent
+    ``126 - (E - 127 - odd)/2``. ``+-0``/subnormal -> ``+-inf``, ``+inf`` -> +0,
+    negative -> NaN.
+    """
+    s, e, sig = fp32.unpack(x)
+    if fp32.is_nan(x):
+        return fp32.NAN
+    if e == 0:
+        return (s << 31) | fp32.PINF
+    if s:
+        return fp32.NAN
+    if e == 0xFF:
+        return 0
+    odd = (e - 127) & 1
+    mm = sig << odd
+    y = RSQRT_TABLE[(odd << 7) | ((sig >> 16) & 0x7F)] << 22
+    for _ in range(2):
+        y2 = (y * y) >> 32
+        my2 = (mm * y2) >> 23
+        y = (y * ((3 << 32) - my2)) >> 33
+    half = (e - 127 - odd) >> 1
+    return _normalize_q32(0, y, 126 - half)
+
+
+def sfu(fn, x):
+    return {"exp": exp_f32, "recip": recip_f32, "rsqrt": rsqrt_f32}[fn](x)
+
+
+# ---------------------------------------------------------------------------
+# Whole-TVP model
+# ---------------------------------------------------------------------------
+
+class TVPModel:
+    """Beat-level golden model of :class:`hw.tvp.TVP`.
+
+    Parameters
+    ----------
+    lanes : int
+        Number of 32-bit lanes (power of two).
+
+    :meth:`step` takes one input beat and returns the output beat (or ``None``
+    for a non-final reduction beat); :meth:`cycles` is the number of cycles
+    the hardware spends on it (one per micro-op).
+    """
+
+    def __init__(self, *, lanes):
+        self.lanes = lanes
+        self.slots = 2 * lanes
+        self.acc = [0] * self.slots
+        self.t = [0] * self.slots
+        self.first = True
+        self.error = False
+
+    def _src(self, s, u, j, ops):
+        if isinstance(s, int):
+            return s
+        if s == "acc0":
+            return u.ident if self.first else self.acc[j]
+        if s == "accp":
+            return self.acc[(j + u.stride) % self.active]
+        if s in ("t", "acc"):
+            return getattr(self, s)[j]
+        return ops[s][j]
+
+    def step(self, op, fmt, last, a, b, c):
+        """Execute one beat; ``op`` is a name or a code; returns ``(words, last)`` or None."""
+        n = self.lanes
+        code = OP[op] if isinstance(op, str) else op
+        if code >= len(OPS):
+            self.error = True
+            return list(a), last
+        op = OPS[code]
+        fmt = 0 if op in CVT_OPS else fmt
+        self.active = 2 * n if fmt else n
+        if fmt:
+            ops = {k: [((v[j % n] >> (16 * (j // n))) & 0xFFFF) << 16 for j in range(2 * n)]
+                   for k, v in (("a", a), ("b", b), ("c", c))}
+        else:
+            ops = {k: list(v) + [0] * n for k, v in (("a", a), ("b", b), ("c", c))}
+        out = None
+        for u in program(op, fmt, last, n):
+            res = []
+            for j in range(self.slots):
+                x, y, z = (self._src(s, u, j, ops) for s in (u.x, u.y, u.z))
+                if u.unit == "fma":
+                    res.append(fp32.fma(x, y, z))
+                elif u.unit == "sfu":
+                    res.append(sfu(u.fn, x))
+                else:
+                    res.append(misc(u.fn, x, y, z))
+            if u.dst == "t":
+                self.t = res
+            elif u.dst == "acc":
+                self.acc = res
+            elif u.dst == "outb":
+                out = [res[0]] * self.slots
+            else:
+                out = res
+        if op in REDUCE_OPS:
+            self.first = bool(last)
+        if out is None:
+            return None
+        if fmt:
+            h = [fp32.f32_to_bf16(v) for v in out]
+            words = [h[n + i] << 16 | h[i] for i in range(n)]
+        else:
+            words = out[:n]
+        return words, (1 if op in REDUCE_OPS else last)
+
+    def cycles(self, op, fmt, last):
+        """Cycles the hardware spends on one beat (one per micro-op)."""
+        code = OP[op] if isinstance(op, str) else op
+        if code >= len(OPS):
+            return 1
+        name = OPS[code]
+        return len(program(name, 0 if name in CVT_OPS else fmt, last, self.lanes))
