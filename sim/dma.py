@@ -10,28 +10,12 @@ failing beat in stream order).
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
+from sim.common.layout import pack
+
 from hw.dma.descriptor import (ERR_MALFORMED, ERR_OK, ERR_RANGE, KIND_HBM, KIND_LOCAL,
                                KIND_REMOTE, MAX_LENGTH, descriptor_layout)
 
 __all__ = ["DMAModel", "pack", "unpack_completion"]
-
-
-def pack(layout, value):
-    """Pack a (nested) dict/list ``value`` into an integer following ``layout``."""
-    if isinstance(layout, data.StructLayout):
-        out = 0
-        for name, field in layout:
-            if name in value:
-                out |= pack(field.shape, value[name]) << field.offset
-        return out
-    if isinstance(layout, data.ArrayLayout):
-        width = Shape.cast(layout.elem_shape).width
-        out = 0
-        for i, v in enumerate(value):
-            out |= pack(layout.elem_shape, v) << (i * width)
-        return out
-    width = Shape.cast(layout).width
-    return int(value) & ((1 << width) - 1)
 
 
 def unpack_completion(word):

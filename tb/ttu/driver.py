@@ -7,25 +7,9 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
+from sim.common.layout import pack
+
 from sim import mx
-
-
-def pack(layout, value):
-    """Pack a nested dict/list ``value`` into an int following ``layout``."""
-    if isinstance(layout, data.StructLayout):
-        out = 0
-        for name, field in layout:
-            if name in value:
-                out |= pack(field.shape, value[name]) << field.offset
-        return out
-    if isinstance(layout, data.ArrayLayout):
-        w = Shape.cast(layout.elem_shape).width
-        out = 0
-        for i, v in enumerate(value):
-            out |= pack(layout.elem_shape, v) << (i * w)
-        return out
-    w = Shape.cast(layout).width
-    return int(value) & ((1 << w) - 1)
 
 
 def field(layout, word, name):
