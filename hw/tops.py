@@ -1,8 +1,8 @@
 """Registry of top blocks exported by ``make verilog`` and ``make fpga``.
 
-Each block package under ``hw/`` may define ``TOPS``: a dict mapping an
-export name to a zero-argument factory returning the component with its
-default parameters. This module collects them, so adding a block never
+Each block package under ``hw/`` (and each integration module such as
+``hw/tile.py``) may define ``TOPS``: a dict mapping an export name to a
+zero-argument factory returning the component with its default parameters. This module collects them, so adding a block never
 means editing a shared list.
 """
 import importlib
@@ -17,7 +17,7 @@ def all_tops():
     tops = {}
     root = Path(__file__).parent
     for info in sorted(pkgutil.iter_modules([str(root)]), key=lambda i: i.name):
-        if not info.ispkg:
+        if info.name == "tops":
             continue
         module = importlib.import_module(f"hw.{info.name}")
         for name, factory in getattr(module, "TOPS", {}).items():

@@ -68,12 +68,16 @@ def main(argv=None):
     names = args.only or list(all_tops())
     out = Path(args.build)
     out.mkdir(parents=True, exist_ok=True)
-    data = json.loads(DATA.read_text()) if DATA.exists() else {}
-    data = {k: v for k, v in data.items() if k in all_tops()}  # drop removed blocks
     for name in names:
-        data[name] = implement(name, out)
-        print(name, data[name], flush=True)
+        row = implement(name, out)
+        print(name, row, flush=True)
+        # Re-read just before writing: place and route takes minutes, and runs for
+        # other blocks may have added their rows meanwhile.
+        data = json.loads(DATA.read_text()) if DATA.exists() else {}
+        data = {k: v for k, v in data.items() if k in all_tops()}  # drop removed blocks
+        data[name] = row
         DATA.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    data = json.loads(DATA.read_text()) if DATA.exists() else {}
     command = "make fpga" + (f" TOPS=\"{' '.join(names)}\"" if args.only else "")
     body = (f"## ECP5 implementation\n\n{provenance(command)}\n"
             f"Device LFE5U-85F-CABGA381, nextpnr-ecp5 target {TARGET_MHZ} MHz, seed 1. "
