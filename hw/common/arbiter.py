@@ -88,12 +88,20 @@ class RoundRobinArbiter(wiring.Component):
             "index": Out(range(n)),
             "valid": Out(1),
         })
+        # Requester `ptr` has the highest priority, then ptr+1, ... wrapping.
+        self._ptr = Signal(range(n))
+
+    def invariants(self):
+        """Internal facts for k-induction (see ``formal/properties.py``).
+
+        For ``n`` not a power of two the pointer has unreachable encodings.
+        """
+        return [(self._ptr < self._n, "rr_ptr_in_range")]
 
     def elaborate(self, platform):
         m = Module()
         n = self._n
-        # Requester `ptr` has the highest priority, then ptr+1, ... wrapping.
-        ptr = Signal(range(n))
+        ptr = self._ptr
         m.d.comb += self.valid.eq(self.requests.any())
         for p in range(n):
             with m.If(ptr == p):

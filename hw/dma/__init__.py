@@ -3,11 +3,16 @@ from .axi import AXI4Signature
 from .descriptor import descriptor_layout, completion_layout
 from .engine import DMAEngine
 from .qos import QoSArbiter
+from .remote import RemoteSink, RemoteWriter, remote_beat_layout
 
-__all__ = ["AXI4Signature", "DMAEngine", "QoSArbiter", "descriptor_layout", "completion_layout"]
+__all__ = ["AXI4Signature", "DMAEngine", "QoSArbiter", "RemoteSink", "RemoteWriter",
+           "descriptor_layout", "completion_layout", "remote_beat_layout"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).
 TOPS = {
     "dma_engine": lambda: DMAEngine(),
     "dma_qos_arbiter": lambda: QoSArbiter(payload_shape=32, n=2, starve_limit=4),
+    # 64 KiB tile SRAMs on a 4x4 mesh: a beat is 64 data + 8 strobe + 13 address bits.
+    "dma_remote_writer": lambda: RemoteWriter(kx=4, ky=4, noc_data_width=85),
+    "dma_remote_sink": lambda: RemoteSink(kx=4, ky=4, noc_data_width=85),
 }
