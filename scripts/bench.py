@@ -42,7 +42,9 @@ def main(argv=None):
             body = f"**Benchmark failed:** `{type(e).__name__}: {e}`\n"
             print(f"   failed: {e!r}", file=sys.stderr)
         command = f"make bench BENCH={name}" if args.only else "make bench"
-        section = (f"## {name}\n\n{provenance(command)}\n{body.rstrip()}\n\n"
+        # A benchmark may title its own section; the provenance goes under the title.
+        title, _, rest = body.partition("\n") if body.startswith("## ") else (f"## {name}", "", body)
+        section = (f"{title}\n\n{provenance(command)}\n{rest.strip()}\n\n"
                    f"_Wall time {time.time() - start:.0f} s._\n")
         update_section(args.out, f"bench-{name}", section)
     print(f"wrote {args.out}")

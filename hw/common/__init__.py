@@ -6,13 +6,13 @@ from .params import check_int, check_pow2, check_choice, check_shape
 from .skid import SkidBuffer
 from .fifo import StreamFIFO
 from .arbiter import RoundRobinArbiter, PriorityArbiter
-from .stream import StreamArbiter, StreamBroadcast
+from .stream import StreamArbiter, StreamBroadcast, select_stream
 
 __all__ = [
     "check_int", "check_pow2", "check_choice", "check_shape",
     "SkidBuffer", "StreamFIFO",
     "RoundRobinArbiter", "PriorityArbiter",
-    "StreamArbiter", "StreamBroadcast",
+    "StreamArbiter", "StreamBroadcast", "select_stream",
 ]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).

@@ -6,7 +6,48 @@ from amaranth.lib.wiring import In, Out
 from .arbiter import RoundRobinArbiter
 from .params import check_int, check_shape
 
-__all__ = ["StreamArbiter", "StreamBroadcast"]
+__all__ = ["StreamArbiter", "StreamBroadcast", "select_stream"]
+
+
+def select_stream(m, i_streams, o_stream, choice, *, packet=False):
+    """Drive ``o_stream`` from ``i_streams[index]``, holding a grant as the stream rules need.
+
+    ``index`` follows ``choice`` (an arbiter's pick) except while a grant is
+    held: from a beat offered but not taken until it is taken (the output's
+    ``valid`` and ``payload`` must stay stable) and, with ``packet``, until the
+    beat with ``payload.last``. Shared by every N-to-1 stream arbiter.
+
+    Returns
+    -------
+    (index, end, (locked, lock_index))
+        The input carried this cycle; "the grant ends here" (a beat taken,
+        with ``packet`` the last of a packet), the cycle to update fairness
+        state; and the held-grant state, for arbiters that mask requests
+        while a grant is held.
+    """
+    n = len(i_streams)
+    locked = Signal()
+    lock_index = Signal(range(n))
+    index = Signal(range(n))
+    with m.If(locked):
+        m.d.comb += index.eq(lock_index)
+    with m.Else():
+        m.d.comb += index.eq(choice)
+    with m.Switch(index):
+        for i in range(n):
+            with m.Case(i):
+                m.d.comb += [
+                    o_stream.valid.eq(i_streams[i].valid),
+                    o_stream.payload.eq(i_streams[i].payload),
+                    i_streams[i].ready.eq(o_stream.ready),
+                ]
+    beat = o_stream.valid & o_stream.ready
+    end = beat & o_stream.payload.last if packet else beat
+    with m.If(o_stream.valid & ~end):
+        m.d.sync += [locked.eq(1), lock_index.eq(index)]
+    with m.Elif(end):
+        m.d.sync += locked.eq(0)
+    return index, end, (locked, lock_index)
 
 
 class StreamArbiter(wiring.Component):
@@ -54,39 +95,14 @@ class StreamArbiter(wiring.Component):
         m = Module()
         n = self._n
         m.submodules.arbiter = arb = RoundRobinArbiter(n=n)
-        locked = Signal()
-        lock_index = Signal(range(n))
+        index, end, (locked, lock_index) = select_stream(
+            m, self.i_streams, self.o_stream, arb.index, packet=self._packet)
         # While locked only the held input may request, so the arbiter's
         # own index equals the held one at the closing beat and rotates past it.
         for i in range(n):
             m.d.comb += arb.requests[i].eq(self.i_streams[i].valid &
                                            (~locked | (lock_index == i)))
-
-        # The grant is held while a beat is offered but not taken (the
-        # output must stay stable) and, in packet mode, until `last`.
-        index = Signal(range(n))
-        with m.If(locked):
-            m.d.comb += index.eq(lock_index)
-        with m.Else():
-            m.d.comb += index.eq(arb.index)
-        m.d.comb += self.o_index.eq(index)
-
-        with m.Switch(index):
-            for i in range(n):
-                with m.Case(i):
-                    m.d.comb += [
-                        self.o_stream.valid.eq(self.i_streams[i].valid),
-                        self.o_stream.payload.eq(self.i_streams[i].payload),
-                        self.i_streams[i].ready.eq(self.o_stream.ready),
-                    ]
-
-        beat = self.o_stream.valid & self.o_stream.ready
-        end = beat & self.o_stream.payload.last if self._packet else beat
-        m.d.comb += arb.advance.eq(end)
-        with m.If(self.o_stream.valid & ~end):
-            m.d.sync += [locked.eq(1), lock_index.eq(index)]
-        with m.Elif(end):
-            m.d.sync += locked.eq(0)
+        m.d.comb += [self.o_index.eq(index), arb.advance.eq(end)]
         return m
 
 

@@ -3,7 +3,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int, check_shape
+from hw.common import check_int, check_shape, select_stream
 
 __all__ = ["QoSArbiter"]
 
@@ -55,8 +55,6 @@ class QoSArbiter(wiring.Component):
         m = Module()
         n, limit = self._n, self._limit
         valid = [s.valid for s in self.i_streams]
-        locked = Signal()
-        lock_index = Signal(range(n))
         pick = Signal(range(n))
         # Last assignment wins: scan from lowest to highest precedence.
         for i in reversed(range(n)):
@@ -65,24 +63,8 @@ class QoSArbiter(wiring.Component):
         for i in reversed(range(n)):
             with m.If(valid[i] & (self.age[i] == limit)):
                 m.d.comb += pick.eq(i)
-        index = Signal(range(n))
-        m.d.comb += index.eq(pick)
-        with m.If(locked):
-            m.d.comb += index.eq(lock_index)
+        index, fire, _ = select_stream(m, self.i_streams, self.o_stream, pick)
         m.d.comb += self.o_index.eq(index)
-        with m.Switch(index):
-            for i in range(n):
-                with m.Case(i):
-                    m.d.comb += [
-                        self.o_stream.valid.eq(self.i_streams[i].valid),
-                        self.o_stream.payload.eq(self.i_streams[i].payload),
-                        self.i_streams[i].ready.eq(self.o_stream.ready),
-                    ]
-        fire = self.o_stream.valid & self.o_stream.ready
-        with m.If(self.o_stream.valid & ~self.o_stream.ready):
-            m.d.sync += [locked.eq(1), lock_index.eq(index)]
-        with m.Elif(fire):
-            m.d.sync += locked.eq(0)
         with m.If(fire):
             for i in range(n):
                 with m.If(index == i):

@@ -7,8 +7,8 @@ and tokens/s for an LLM; ``python -m sim.perf`` prints a report and draws the
 roofline.
 """
 from .config import MAIA200, PROTOTYPE, ChipConfig, presets
-from .model import (attention, decoder_layer, gemm, pipeline_cycles, roofline_points,
-                    tokens_per_second)
+from .model import (attention, decoder_layer, dma_copy_cycles, gemm, pipeline_cycles,
+                    roofline_points, tokens_per_second, ttu_gemm_cycles)
 
 __all__ = ["ChipConfig", "PROTOTYPE", "MAIA200", "presets", "gemm", "attention",
-           "decoder_layer", "pipeline_cycles", "tokens_per_second", "roofline_points"]
+           "decoder_layer", "pipeline_cycles", "ttu_gemm_cycles", "dma_copy_cycles", "tokens_per_second", "roofline_points"]

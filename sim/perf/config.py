@@ -41,6 +41,8 @@ class ChipConfig:
     nic_bits_per_s: float        # per port
     dma_bytes_per_cycle: int     # per tile (SRAM fill bandwidth)
     ttu_fill_cycles: int = 0     # pipeline fill + drain of one output tile
+    dma_latency_cycles: int = 0  # descriptor in -> completion out, beyond the data beats
+    ttu_pe_latency: int = 0      # TTU beat-to-result latency beyond the array's skew
     notes: dict = field(default_factory=dict)
 
     @property
@@ -101,6 +103,9 @@ PROTOTYPE = ChipConfig(
     nic_ports=3,
     nic_bits_per_s=8 * 100e6,
     dma_bytes_per_cycle=8,
+    # Descriptor decode (3), AR issue, the AXI read round trip, realignment,
+    # the W/B round trip and the completion FIFO: measured 15 at every size.
+    dma_latency_cycles=15,
     ttu_fill_cycles=16,
 )
 

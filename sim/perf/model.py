@@ -16,7 +16,7 @@ import math
 
 from .config import ELEMENT_BITS
 
-__all__ = ["pipeline_cycles", "gemm", "attention", "decoder_layer", "tokens_per_second",
+__all__ = ["pipeline_cycles", "ttu_gemm_cycles", "dma_copy_cycles", "gemm", "attention", "decoder_layer", "tokens_per_second",
            "roofline_points", "LLM_70B"]
 
 
@@ -124,6 +124,31 @@ def gemm(m, n, k, chip, *, fmt="fp8", out_fmt="bf16", broadcast=True):
         "hbm_bytes": total_bytes,
         "block": (mb, nb, kb),
     }
+
+
+def ttu_gemm_cycles(m, n, k, chip, *, fmt="fp8", block=32):
+    """Cycles of one tile's TTU for ``C[m,n] = A[m,k] @ B[k,n]`` with operands in SRAM.
+
+    The array is output stationary: each ``ttu_rows x ttu_cols`` output tile
+    takes ``ceil(k / block) * block / ttu_k[fmt]`` reduction steps (K is padded
+    to whole MX blocks) but at least ``max(rows, cols)`` (the skew of the
+    wavefront), tiles issue back to back, and the last one drains in
+    ``ttu_fill_cycles``. Weight loading is not included.
+    """
+    for name, v in (("m", m), ("n", n), ("k", k)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, not {v!r}")
+    rows, cols = chip.ttu_rows, chip.ttu_cols
+    steps = math.ceil(math.ceil(k / block) * block / chip.ttu_k[fmt])
+    tiles = math.ceil(m / rows) * math.ceil(n / cols)
+    return tiles * max(steps, rows, cols) + chip.ttu_fill_cycles
+
+
+def dma_copy_cycles(nbytes, chip):
+    """Cycles of one DMA descriptor moving ``nbytes`` at ``dma_bytes_per_cycle``."""
+    if not isinstance(nbytes, int) or nbytes < 1:
+        raise ValueError(f"nbytes must be a positive integer, not {nbytes!r}")
+    return math.ceil(nbytes / chip.dma_bytes_per_cycle) + chip.dma_latency_cycles
 
 
 def tvp_cycles(elements, ops_per_element, chip):
