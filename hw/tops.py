@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-__all__ = ["all_tops"]
+__all__ = ["all_tops", "all_units"]
 
 
 def all_tops():
@@ -25,3 +25,20 @@ def all_tops():
                 raise ValueError(f"duplicate top name {name!r} in hw.{info.name}")
             tops[name] = factory
     return dict(sorted(tops.items()))
+
+
+def all_units():
+    """Return ``{name: (unit, count)}`` from every ``UNITS`` dict next to a ``TOPS``.
+
+    A block may say how many replicated units one of its tops holds (e.g.
+    ``"ttu_8x8": ("PE", 64)``), so ``make fpga`` can print a per-unit cost a
+    user can scale to other sizes.
+    """
+    units = {}
+    root = Path(__file__).parent
+    for info in sorted(pkgutil.iter_modules([str(root)]), key=lambda i: i.name):
+        if info.name == "tops":
+            continue
+        module = importlib.import_module(f"hw.{info.name}")
+        units.update(getattr(module, "UNITS", {}))
+    return units
