@@ -1,15 +1,19 @@
-"""ATL NIC: Ethernet framing (8-bit byte stream) and the transport's receive window.
+"""ATL NIC: Ethernet framing (8-bit byte stream) and the reliable ATL transport.
 
 See ``docs/atl.md`` for the wire format and ``sim/atl.py`` for the reference model.
 """
 from .eth import ByteLayout, EthRx, EthTx, crc32_byte
 from .window import RxWindow, verdict_layout
+from .transport import Lane, PostLayout, mem_layout
+from .nic import COUNTERS, Nic
 
-__all__ = ["ByteLayout", "EthRx", "EthTx", "crc32_byte", "RxWindow", "verdict_layout"]
+__all__ = ["ByteLayout", "EthRx", "EthTx", "crc32_byte", "RxWindow", "verdict_layout",
+           "Lane", "PostLayout", "mem_layout", "COUNTERS", "Nic"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).
 TOPS = {
     "nic_eth_tx": lambda: EthTx(),
     "nic_eth_rx": lambda: EthRx(max_frame=512),
     "nic_rx_window": lambda: RxWindow(window=32),
+    "nic": lambda: Nic(ports=2, flows=2, window=8, payload=64),
 }
