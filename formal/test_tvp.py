@@ -5,12 +5,17 @@ Testplan (docs/tvp.md):
   stable until ``ready``) for any input beats and any ``ready`` (prove);
   checked on :class:`SequencerTVP`, the real TVP with the FP units replaced
   by cheap stand-ins (``TVP.UNITS``): control never depends on unit results,
-  and the multipliers would make the SMT model intractable;
+  and the multipliers would make the SMT model intractable; for the same
+  reason its decoder is the ``Switch`` form of the decode table
+  (``TVP.ROM_DECODER = False``) instead of the constant ROM;
 * the sequencer never leaves its micro-program (``step_in_program``, prove);
 * no beat is lost or made up: accepted beats = output beats + beats still
   inside + non-final reduction beats (prove, via a counter relation);
+* the in-flight write counters of ``t`` / the accumulators equal the
+  pipeline contents (``invariants()``, prove);
 * covers: an output beat, a stalled output, a reduction result, an input
-  accepted in the cycle the previous beat finishes, a multi-cycle program;
+  accepted in the cycle the previous beat finishes, a multi-step program, a
+  hazard stall;
 * mutant: output ``valid`` dropped while stalled must fail.
 """
 from types import SimpleNamespace
@@ -21,6 +26,7 @@ from amaranth.hdl import Assert, Cover, Elaboratable, Module, Signal
 from formal import harness
 from formal.properties import beat, check_invariants, check_source, drive_sink, drive_source
 from hw.tvp import TVP
+from hw.tvp.fpu import delay
 from sim.tvp import OP
 
 
@@ -29,16 +35,18 @@ def _stub_units():
     registers and output packing stay real, the multipliers go (they make the
     SMT model intractable and never influence control)."""
     return SimpleNamespace(
-        fma=lambda m, x, y, z, name: x ^ y ^ z,
-        exp=lambda m, x, name: ~x,
-        recip=lambda m, x, name: x.rotate_left(1),
-        rsqrt=lambda m, x, name: x.rotate_right(1),
-        misc=lambda m, fn, x, y, z, name: x + fn,
+        fma=lambda p, x, y, z, name: (delay(p, x ^ y ^ z, 1, name), 1),
+        exp=lambda p, x, name: (~x, 0),
+        recip=lambda p, x, name: (x.rotate_left(1), 0),
+        rsqrt=lambda p, x, name: (x.rotate_right(1), 0),
+        misc=lambda p, fn, x, y, z, name: (x + fn, 0),
+        LATENCY={"fma": 1, "exp": 0, "recip": 0, "rsqrt": 0, "misc": 0},
     )
 
 
 class SequencerTVP(TVP):
     UNITS = _stub_units()
+    ROM_DECODER = False  # the same decode table as a Switch: tractable for the solver
 
 
 class TVPCheck(Elaboratable):
@@ -62,16 +70,20 @@ class TVPCheck(Elaboratable):
             m.d.sync += pending.eq(pending + 1)
         with m.Elif(beat(o) & ~(beat(i) & produces)):
             m.d.sync += pending.eq(pending - 1)
-        # A producing beat is either in the sequencer or in the output register.
-        inside = Signal(2)
-        m.d.comb += inside.eq(o.valid + (dut._busy & dut._produces))
+        # A producing beat is in the sequencer, in the pipeline or in the output register.
+        inside = Signal(4)
+        in_pipe = 0
+        for v, d in zip(dut._sv, dut._sdst):
+            in_pipe = in_pipe + (v & (d >= 2))
+        m.d.comb += inside.eq(o.valid + (dut._busy & dut._produces) + in_pipe)
         m.d.comb += Assert(pending == inside, "no_loss_no_duplication")
         m.d.comb += [
             Cover(beat(o), "output"),
             Cover(o.valid & ~o.ready, "stalled"),
             Cover(beat(o) & o.payload.last, "last_out"),
             Cover(beat(i) & dut._busy, "back_to_back"),
-            Cover(dut._busy & (dut._step == 3), "long_program"),
+            Cover(dut._busy & (dut._step == 2), "long_program"),
+            Cover(dut._hazard, "hazard_stall"),
         ]
         return m
 

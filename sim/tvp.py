@@ -33,8 +33,8 @@ import numpy as np
 from sim import fp32, mx
 
 __all__ = ["OPS", "OP", "PROGRAMS", "UOp", "program", "exp_f32", "recip_f32", "rsqrt_f32",
-           "misc", "sfu", "TVPModel", "GELU_K0", "GELU_K1", "CVT_OPS", "REDUCE_OPS",
-           "RECIP_TABLE", "RSQRT_TABLE", "EXP_TABLE"]
+           "misc", "sfu", "TVPModel", "TimingModel", "mx_pack", "mxqp", "GELU_K0", "GELU_K1",
+           "CVT_OPS", "REDUCE_OPS", "RECIP_TABLE", "RSQRT_TABLE", "EXP_TABLE"]
 
 # ---------------------------------------------------------------------------
 # ISA
@@ -44,10 +44,10 @@ __all__ = ["OPS", "OP", "PROGRAMS", "UOp", "program", "exp_f32", "recip_f32", "r
 #: ``a`` through and sets the sticky ``error`` flag.
 OPS = ["ADD", "SUB", "MUL", "FMA", "MAX", "MIN", "CLT", "CLE", "CEQ", "SEL", "ABS", "NEG",
        "F2B", "B2FLO", "B2FHI", "EXP", "RECIP", "RSQRT", "GELU", "SILU", "RSUM", "RMAX",
-       "BCAST", "MXQ"]
+       "BCAST", "MXQ", "MXQP"]
 OP = {name: i for i, name in enumerate(OPS)}
 #: Word-level conversions: they ignore ``fmt`` (always run in FP32 mode).
-CVT_OPS = ("F2B", "B2FLO", "B2FHI", "MXQ")
+CVT_OPS = ("F2B", "B2FLO", "B2FHI", "MXQ", "MXQP")
 REDUCE_OPS = ("RSUM", "RMAX")
 
 #: GELU(x) = x * sigmoid(z), z = 2*sqrt(2/pi)*(x + 0.044715 x^3) (tanh form);
@@ -68,8 +68,8 @@ class UOp:
         ``"acc0"`` (the accumulator, or the identity ``ident`` on the first beat of
         a reduction), ``"accp"`` (the accumulator of slot ``j + stride``) or an
         ``int`` constant (FP32 bits).
-    dst : ``"t"``, ``"acc"``, ``"out"`` (per-slot result) or ``"outb"`` (slot 0
-        broadcast to every slot).
+    dst : ``"t"``, ``"acc"``, ``"out"`` (per-slot result), ``"outb"`` (slot 0
+        broadcast to every slot) or ``"outp"`` (MX codes densely packed, :func:`mx_pack`).
     """
     unit: str
     fn: str = ""
@@ -112,6 +112,7 @@ _ELEMENTWISE = {
              _fma("a", "t", fp32.NEG_ZERO)],
     "BCAST": [_misc("mov", dst="outb")],
     "MXQ": [_misc("mxq")],
+    "MXQP": [_misc("mxqp", dst="outp")],
 }
 for _name in ("MAX", "MIN", "CLT", "CLE", "CEQ", "SEL", "ABS", "NEG", "F2B", "B2FLO", "B2FHI"):
     _ELEMENTWISE[_name] = [_misc(_name.lower())]
@@ -211,6 +212,8 @@ def misc(fn, x, y, z):
         return x
     if fn == "mxq":
         return mxq(x, y, z)
+    if fn == "mxqp":
+        return mxqp(x, y, z)
     raise ValueError(f"unknown misc function {fn!r}")
 
 
@@ -248,6 +251,40 @@ def mxq(x, amax, sel):
     v = np.float64(fp32.to_float(x)) / np.float64(2.0) ** X
     code = int(mx.encode(np.array([v]), name)[0])
     return code | (X + mx.E8M0_BIAS) << 8
+
+
+def mxqp(x, amax, sel):
+    """:func:`mxq` with the format select in bits [18:16] (0 for an unknown format).
+
+    The per-slot word of ``MXQP``; the output packer (:func:`mx_pack`) reads the
+    element width and the scale from slot 0.
+    """
+    w = mxq(x, amax, sel)
+    return w | (sel & 7) << 16 if (sel & 7) in mx.FORMAT_CODES else w
+
+
+#: Element code width by runtime format select (0 for an unknown select: nothing packed).
+MX_BITS = {code: mx.FORMATS[name].bits for code, name in mx.FORMAT_CODES.items()}
+
+
+def mx_pack(words, lanes):
+    """Dense packing of one ``MXQP`` beat: per-slot words -> ``lanes`` output words.
+
+    ``words[i]`` is :func:`mxqp` of lane ``i``. The element width ``w`` (8 for
+    FP8/INT8, 6 for FP6, 4 for FP4) and the E8M0 scale come from slot 0 (all
+    lanes of a beat must use one format). Output vector, as one ``32 lanes``-bit
+    integer, LSB first: element ``i``'s code at bits ``[w i, w (i + 1))`` (FP4:
+    two per byte, low nibble first; FP6: four per 3 bytes; FP8: one per byte),
+    zeros up to bit ``32 lanes - 8``, and the scale in the top byte (bits
+    ``[32 lanes - 8, 32 lanes)``, i.e. bits [31:24] of the last word).
+    """
+    sel = (words[0] >> 16) & 7
+    w = MX_BITS.get(sel, 8)
+    vec = 0
+    for i, v in enumerate(words[:lanes]):
+        vec |= (v & ((1 << w) - 1)) << (w * i)
+    vec |= ((words[0] >> 8) & 0xFF) << (32 * lanes - 8)
+    return [(vec >> (32 * i)) & 0xFFFFFFFF for i in range(lanes)]
 
 
 # ---------------------------------------------------------------------------
@@ -456,6 +493,8 @@ class TVPModel:
                 self.acc = res
             elif u.dst == "outb":
                 out = [res[0]] * self.slots
+            elif u.dst == "outp":
+                return mx_pack(res, n), last
             else:
                 out = res
         if op in REDUCE_OPS:
@@ -476,3 +515,61 @@ class TVPModel:
             return 1
         name = OPS[code]
         return len(program(name, 0 if name in CVT_OPS else fmt, last, self.lanes))
+
+
+def _uop_reads(u):
+    """Architectural registers a micro-op reads (``"t"``, ``"acc"``)."""
+    regs = set()
+    for s in (u.x, u.y, u.z):
+        if s == "t":
+            regs.add("t")
+        elif s in ("acc", "acc0", "accp"):
+            regs.add("acc")
+    return regs
+
+
+class TimingModel:
+    """Cycle model of the pipelined TVP's issue logic (:class:`hw.tvp.TVP`).
+
+    One micro-op issues per cycle, in order. A micro-op that reads ``t`` or the
+    accumulators (``acc``, ``acc0``, ``accp``) waits until the last micro-op
+    writing that register has written it back: ``gap`` cycles after that
+    writer issued (``gap = TVP.hazard_gap``, the unit latency + 2). With
+    ``o_stream.ready`` always high, the issue cycles are exact; the last output
+    appears ``TVP.latency`` cycles after its micro-op issued.
+
+    Parameters
+    ----------
+    lanes : int
+    gap : int
+    """
+
+    def __init__(self, *, lanes, gap):
+        self.lanes = lanes
+        self.gap = gap
+        self.cycle = 0          # first cycle the next micro-op may issue
+        self.ready = {"t": 0, "acc": 0}
+
+    def beat(self, op, fmt, last):
+        """Issue one beat's micro-program; returns the cycle after its last issue."""
+        code = OP[op] if isinstance(op, str) else op
+        if code >= len(OPS):
+            prog = [UOp("misc", "mov")]
+        else:
+            name = OPS[code]
+            prog = program(name, 0 if name in CVT_OPS else fmt, last, self.lanes)
+        for u in prog:
+            c = self.cycle
+            for r in _uop_reads(u):
+                c = max(c, self.ready[r])
+            if u.dst in ("t", "acc"):
+                self.ready[u.dst] = c + self.gap
+            self.cycle = c + 1
+        return self.cycle
+
+    def run(self, beats):
+        """Issue cycles of a stream of ``(op, fmt, last)`` beats sent back to back."""
+        start = self.cycle
+        for b in beats:
+            self.beat(*b[:3])
+        return self.cycle - start

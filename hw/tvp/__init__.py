@@ -8,5 +8,7 @@ __all__ = ["TVP", "in_layout", "out_layout"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).
 TOPS = {
-    "tvp": lambda: TVP(lanes=16),
+    # One lane (2 FP32 slots): the 16-lane default (32 slots) does not fit an ECP5-85;
+    # Fmax does not depend on the lane count.
+    "tvp": lambda: TVP(lanes=1),
 }

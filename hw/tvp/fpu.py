@@ -1,28 +1,53 @@
-"""Combinational FP32 units of a TVP slot: FMA, misc, exp / recip / rsqrt.
+"""Pipelined FP32 units of a TVP slot: FMA, misc (incl. MX encode), exp / recip / rsqrt.
 
-Each function adds combinational logic to module ``m`` and returns the
-32-bit result signal. They mirror :mod:`sim.fp32` (FMA, exact IEEE RNE) and
-:mod:`sim.tvp` (the approximations, defined there as integer operations) bit
-for bit; the FMA is an independent hardware algorithm (aligned window, one
-rounding), checked against the exact Python-integer model.
+Each unit is ``unit(p, ...operands, name=...) -> (result, latency)``: it adds
+logic to the pipeline module ``p`` (a :class:`amaranth.hdl.Module` whose
+``sync`` domain the TVP gates with its stall enable), takes operands that are
+registers of pipeline stage 0 and returns its result ``latency`` registered
+stages later. The TVP pads every unit to the slowest one, so results come
+back in issue order.
+
+The units mirror :mod:`sim.fp32` (FMA, exact IEEE RNE) and :mod:`sim.tvp`
+(the approximations, defined there as integer operations) bit for bit; the
+FMA is an independent hardware algorithm (aligned window, one rounding),
+checked against the exact Python-integer model. The stage cuts put about
+one wide multiplier, one barrel shifter or one long carry chain in each stage.
 """
-from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, signed
 
 from sim import tvp as golden
 
-__all__ = ["fma", "misc", "exp", "recip", "rsqrt", "rne_bf16", "mx_encode", "MISC_FNS"]
+__all__ = ["fma", "misc", "exp", "recip", "rsqrt", "rne_bf16", "stage", "MISC_FNS"]
 
 #: Misc unit function codes.
 MISC_FNS = ["max", "min", "clt", "cle", "ceq", "sel", "abs", "neg", "f2b", "b2flo", "b2fhi",
-            "mov", "mxq"]
+            "mov", "mxq", "mxqp"]
 
 NAN = 0x7FC00000
 
 
+def stage(p, name, **values):
+    """Register ``values`` (one pipeline stage); returns a namespace of the registers."""
+    out = {}
+    for k, v in values.items():
+        v = Value.cast(v)
+        r = Signal(v.shape(), name=f"{name}_{k}")
+        p.d.sync += r.eq(v)
+        out[k] = r
+    return SimpleNamespace(**out)
+
+
+def delay(p, v, n, name):
+    """``v`` delayed by ``n`` pipeline stages."""
+    for i in range(n):
+        v = stage(p, f"{name}_d{i}", v=v).v
+    return v
+
+
 def _fields(x):
-    e = x[23:31]
-    frac = x[0:23]
-    return x[31], e, frac
+    return x[31], x[23:31], x[0:23]
 
 
 def _is_nan(x):
@@ -33,8 +58,27 @@ def _is_inf(x):
     return (x[23:31] == 0xFF) & (x[0:23] == 0)
 
 
-def fma(m, a, b, c, *, name="fma"):
-    """``round(a * b + c)`` (IEEE, RNE, subnormals; NaN results are ``0x7FC00000``).
+def msb_index(v):
+    """``(index of the leading one, v != 0)`` of ``v`` as a balanced tree of muxes.
+
+    (A ``for``/``If`` priority chain is as deep as ``v`` is wide; this is log2 deep.)
+    """
+    v = Value.cast(v)
+    w = len(v)
+    if w == 1:
+        return Const(0, 1), v[0]
+    half = 1 << ((w - 1).bit_length() - 1)
+    lo_i, lo_nz = msb_index(v[:half])
+    hi_i, hi_nz = msb_index(v[half:])
+    bits = (half - 1).bit_length() if half > 1 else 0
+    lo_i = lo_i[:bits] if bits else Const(0, 0)
+    hi_w = Cat(hi_i, Const(0, max(0, bits - len(hi_i))))[:bits] if bits else Const(0, 0)
+    idx = Mux(hi_nz, Cat(hi_w, Const(1, 1)), Cat(lo_i, Const(0, 1)))
+    return idx, lo_nz | hi_nz
+
+
+def fma(p, a, b, c, *, name="fma"):
+    """``round(a * b + c)`` (IEEE, RNE, subnormals; NaN results are ``0x7FC00000``). 6 stages.
 
     Window (LSB weight ``2**(ep - 176)``): the 48-bit product at bits 3..50,
     the addend shifted by ``sh = ec - ep + 26`` clamped to ``[-27, 53]`` (below:
@@ -43,96 +87,98 @@ def fma(m, a, b, c, *, name="fma"):
     position preserves). An exact zero product returns ``c`` directly (or the
     IEEE signed zero), since a clamped addend may have left the window.
     """
-    def S(suffix, shape):
-        return Signal(shape, name=f"{name}_{suffix}")
-
+    # --- S0: multiply, exponent difference, special cases ---------------
     sa, ea, fa = _fields(a)
     sb, eb, fb = _fields(b)
     sc, ec, fc = _fields(c)
     ma, mb, mc = Cat(fa, ea != 0), Cat(fb, eb != 0), Cat(fc, ec != 0)
     eae, ebe, ece = Mux(ea == 0, 1, ea), Mux(eb == 0, 1, eb), Mux(ec == 0, 1, ec)
-    sp = S("sp", 1)
-    m.d.comb += sp.eq(sa ^ sb)
-    prod = S("prod", 48)
-    m.d.comb += prod.eq(ma * mb)
-    ep = S("ep", signed(12))
-    m.d.comb += ep.eq(eae + ebe - 127)
-    sh = S("sh", signed(13))
-    m.d.comb += sh.eq(ece - ep + 26)
-    camt = S("camt", 7)  # clamped shift + 27, in [0, 80]
-    m.d.comb += camt.eq(Mux(sh > 53, 80, Mux(sh < -27, 0, sh + 27)))
-    cwide = S("cwide", 104)
-    m.d.comb += cwide.eq(mc << camt)
-    cwin = S("cwin", 77)
-    cst = S("cst", 1)
-    m.d.comb += [cwin.eq(cwide[27:]), cst.eq(cwide[:27] != 0)]
-    pwin = S("pwin", 51)
-    m.d.comb += pwin.eq(prod << 3)
-
-    sub = S("sub", 1)
-    m.d.comb += sub.eq(sp ^ sc)
-    diff = S("diff", signed(80))
-    m.d.comb += diff.eq(pwin - cwin - cst)
-    r = S("r", 78)
-    sr = S("sr", 1)
-    with m.If(~sub):
-        m.d.comb += [r.eq(pwin + cwin), sr.eq(sp)]
-    with m.Elif(diff < 0):
-        m.d.comb += [r.eq(-diff), sr.eq(sc)]
-    with m.Else():
-        m.d.comb += [r.eq(diff), sr.eq(sp)]
-
-    k = S("k", 7)  # index of the leading one of r
-    for i in range(78):
-        with m.If(r[i]):
-            m.d.comb += k.eq(i)
-    # With the addend clamped at the top its own scale sets the window weight.
-    epw = S("epw", signed(12))
-    m.d.comb += epw.eq(Mux(sh > 53, ece - 27, ep))
-    lsb = S("lsb", signed(13))
-    m.d.comb += lsb.eq(Mux(k - 23 > 27 - epw, k - 23, 27 - epw))
-    amt1 = S("amt1", 7)  # lsb + 23 in [0, 102]: shift to the round bit
-    m.d.comb += amt1.eq(Mux(lsb > 79, 102, lsb + 23))
-    rext = S("rext", 102)
-    m.d.comb += rext.eq(Cat(Const(0, 24), r))
-    shifted = S("shifted", 102)
-    m.d.comb += shifted.eq(rext >> amt1)
-    low = S("low", 102)
-    m.d.comb += low.eq(rext & ~(Const((1 << 102) - 1, 102) << amt1)[:102])
-    q = S("q", 25)
-    rnd = S("rnd", 1)
-    st = S("st", 1)
-    m.d.comb += [q.eq(shifted[1:26]), rnd.eq(shifted[0]), st.eq((low != 0) | cst)]
-    qr = S("qr", 26)
-    m.d.comb += qr.eq(q + (rnd & (st | q[0])))
-    ebase = S("ebase", signed(14))
-    m.d.comb += ebase.eq(lsb + epw - 26)
-    bits = S("bits", signed(40))
-    m.d.comb += bits.eq(((ebase - 1) << 23) + qr)
-
-    out = S("out", 32)
+    sp = sa ^ sb
+    ep = Signal(signed(12), name=f"{name}_ep")
+    sh = Signal(signed(13), name=f"{name}_sh")
+    p.d.comb += [ep.eq(eae + ebe - 127), sh.eq(ece - ep + 26)]
+    camt = Mux(sh > 53, 80, Mux(sh < -27, 0, sh + 27))[:7]  # clamped shift + 27, in [0, 80]
     a_zero, b_zero = a[0:31] == 0, b[0:31] == 0
     a_inf, b_inf, c_inf = _is_inf(a), _is_inf(b), _is_inf(c)
     any_nan = _is_nan(a) | _is_nan(b) | _is_nan(c)
     p_inf = a_inf | b_inf
-    with m.If(any_nan | (a_inf & b_zero) | (b_inf & a_zero) | (p_inf & c_inf & (sc != sp))):
-        m.d.comb += out.eq(NAN)
-    with m.Elif(p_inf):
-        m.d.comb += out.eq(Cat(Const(0x7F800000, 31), sp))
-    with m.Elif(c_inf):
-        m.d.comb += out.eq(c)
-    with m.Elif(a_zero | b_zero):
+    spec = Signal(name=f"{name}_spec0")
+    spec_val = Signal(32, name=f"{name}_specv0")
+    p.d.comb += spec.eq(1)
+    with p.If(any_nan | (a_inf & b_zero) | (b_inf & a_zero) | (p_inf & c_inf & (sc != sp))):
+        p.d.comb += spec_val.eq(NAN)
+    with p.Elif(p_inf):
+        p.d.comb += spec_val.eq(Cat(Const(0x7F800000, 31), sp))
+    with p.Elif(c_inf):
+        p.d.comb += spec_val.eq(c)
+    with p.Elif(a_zero | b_zero):
         # An exact zero product: the sum is c (the window may have dropped it).
-        m.d.comb += out.eq(Mux(c[0:31] == 0, Cat(Const(0, 31), sp & sc), c))
-    with m.Elif((r == 0) & ~cst):
-        m.d.comb += out.eq(Cat(Const(0, 31), sp & sc))
-    with m.Elif(qr == 0):
-        m.d.comb += out.eq(Cat(Const(0, 31), sr))
-    with m.Elif(bits >= 0x7F800000):
-        m.d.comb += out.eq(Cat(Const(0x7F800000, 31), sr))
-    with m.Else():
-        m.d.comb += out.eq(Cat(bits[:31], sr))
-    return out
+        p.d.comb += spec_val.eq(Mux(c[0:31] == 0, Cat(Const(0, 31), sp & sc), c))
+    with p.Else():
+        p.d.comb += spec.eq(0)
+    # With the addend clamped at the top its own scale sets the window weight.
+    epw = Mux(sh > 53, ece - 27, ep)
+    s1 = stage(p, f"{name}_s1", prod=ma * mb, camt=camt, mc=mc, sp=sp, sc=sc,
+               sub=sp ^ sc, epw=epw.as_signed()[:12].as_signed(), spec=spec, spec_val=spec_val)
+
+    # --- S1: align the addend --------------------------------------------
+    cwide = Signal(104, name=f"{name}_cwide")
+    p.d.comb += cwide.eq(s1.mc << s1.camt)
+    s2 = stage(p, f"{name}_s2", pwin=Cat(Const(0, 3), s1.prod), cwin=cwide[27:],
+               cst=cwide[:27] != 0, sub=s1.sub, sp=s1.sp, sc=s1.sc, epw=s1.epw,
+               spec=s1.spec, spec_val=s1.spec_val)
+
+    # --- S2: add / subtract (both differences in parallel) ----------------
+    d1 = Signal(signed(80), name=f"{name}_d1")
+    d2 = Signal(signed(80), name=f"{name}_d2")
+    p.d.comb += [d1.eq(s2.pwin - s2.cwin - s2.cst), d2.eq(s2.cwin + s2.cst - s2.pwin)]
+    r = Signal(78, name=f"{name}_r")
+    sr = Signal(name=f"{name}_sr")
+    with p.If(~s2.sub):
+        p.d.comb += [r.eq(s2.pwin + s2.cwin), sr.eq(s2.sp)]
+    with p.Elif(d1 < 0):
+        p.d.comb += [r.eq(d2), sr.eq(s2.sc)]
+    with p.Else():
+        p.d.comb += [r.eq(d1), sr.eq(s2.sp)]
+    s3 = stage(p, f"{name}_s3", r=r, sr=sr, cst=s2.cst, epw=s2.epw, zs=s2.sp & s2.sc,
+               spec=s2.spec, spec_val=s2.spec_val)
+
+    # --- S3: leading one, rounding position -------------------------------
+    k, _ = msb_index(s3.r)
+    lsb = Signal(signed(13), name=f"{name}_lsb")
+    p.d.comb += lsb.eq(Mux(k - 23 > 27 - s3.epw, k - 23, 27 - s3.epw))
+    amt1 = Mux(lsb > 79, 102, lsb + 23)[:7]  # lsb + 23 in [0, 102]: shift to the round bit
+    s4 = stage(p, f"{name}_s4", r=s3.r, amt1=amt1, ebase=(lsb + s3.epw - 26)[:14].as_signed(),
+               sr=s3.sr, cst=s3.cst, zs=s3.zs, zero_r=(s3.r == 0) & ~s3.cst,
+               spec=s3.spec, spec_val=s3.spec_val)
+
+    # --- S4: normalising shift, round and sticky bits ---------------------
+    rext = Signal(102, name=f"{name}_rext")
+    shifted = Signal(102, name=f"{name}_shifted")
+    low = Signal(102, name=f"{name}_low")
+    p.d.comb += [rext.eq(Cat(Const(0, 24), s4.r)), shifted.eq(rext >> s4.amt1),
+                 low.eq(rext & ~(Const((1 << 102) - 1, 102) << s4.amt1)[:102])]
+    s5 = stage(p, f"{name}_s5", q=shifted[1:26], rnd=shifted[0], st=(low != 0) | s4.cst,
+               ebase=s4.ebase, sr=s4.sr, zs=s4.zs, zero_r=s4.zero_r,
+               spec=s4.spec, spec_val=s4.spec_val)
+
+    # --- S5: round, exponent, result selection ----------------------------
+    qr = Signal(26, name=f"{name}_qr")
+    p.d.comb += qr.eq(s5.q + (s5.rnd & (s5.st | s5.q[0])))
+    bits = Signal(signed(40), name=f"{name}_bits")
+    p.d.comb += bits.eq(((s5.ebase - 1) << 23) + qr)
+    out = Signal(32, name=f"{name}_out")
+    with p.If(s5.spec):
+        p.d.comb += out.eq(s5.spec_val)
+    with p.Elif(s5.zero_r):
+        p.d.comb += out.eq(Cat(Const(0, 31), s5.zs))
+    with p.Elif(qr == 0):
+        p.d.comb += out.eq(Cat(Const(0, 31), s5.sr))
+    with p.Elif(bits >= 0x7F800000):
+        p.d.comb += out.eq(Cat(Const(0x7F800000, 31), s5.sr))
+    with p.Else():
+        p.d.comb += out.eq(Cat(bits[:31], s5.sr))
+    return stage(p, f"{name}_s6", out=out).out, 6
 
 
 def rne_bf16(x):
@@ -148,183 +194,199 @@ def _ordered(x):
     return Mux(x[31], -key - 1, key)
 
 
-def misc(m, fn, x, y, z, *, name="misc"):
-    """Misc unit: ``fn`` is a signal indexing :data:`MISC_FNS` (see :func:`sim.tvp.misc`)."""
+#: Pipeline depth of the misc unit (set by the MX encoder).
+MISC_LATENCY = 4
+
+
+def misc(p, fn, x, y, z, *, name="misc"):
+    """Misc unit: ``fn`` indexes :data:`MISC_FNS` (see :func:`sim.tvp.misc`). 4 stages."""
     out = Signal(32, name=f"{name}_out")
     kx, ky = Signal(signed(34), name=f"{name}_kx"), Signal(signed(34), name=f"{name}_ky")
-    m.d.comb += [kx.eq(_ordered(x)), ky.eq(_ordered(y))]
+    p.d.comb += [kx.eq(_ordered(x)), ky.eq(_ordered(y))]
     nan = _is_nan(x) | _is_nan(y)
     zeros = (x[0:31] == 0) & (y[0:31] == 0)
     gt = kx > ky
     lt = ~nan & ~zeros & (kx < ky)
     eq = ~nan & ((x == y) | zeros)
     one = 0x3F800000
-    with m.Switch(fn):
+    with p.Switch(fn):
         for i, f in enumerate(MISC_FNS):
-            with m.Case(i):
+            with p.Case(i):
                 if f == "max":
-                    m.d.comb += out.eq(Mux(nan, NAN, Mux(gt, x, y)))
+                    p.d.comb += out.eq(Mux(nan, NAN, Mux(gt, x, y)))
                 elif f == "min":
-                    m.d.comb += out.eq(Mux(nan, NAN, Mux(gt, y, x)))
+                    p.d.comb += out.eq(Mux(nan, NAN, Mux(gt, y, x)))
                 elif f == "clt":
-                    m.d.comb += out.eq(Mux(lt, one, 0))
+                    p.d.comb += out.eq(Mux(lt, one, 0))
                 elif f == "cle":
-                    m.d.comb += out.eq(Mux(lt | eq, one, 0))
+                    p.d.comb += out.eq(Mux(lt | eq, one, 0))
                 elif f == "ceq":
-                    m.d.comb += out.eq(Mux(eq, one, 0))
+                    p.d.comb += out.eq(Mux(eq, one, 0))
                 elif f == "sel":
-                    m.d.comb += out.eq(Mux(x[0:31] != 0, y, z))
+                    p.d.comb += out.eq(Mux(x[0:31] != 0, y, z))
                 elif f == "abs":
-                    m.d.comb += out.eq(Cat(x[0:31], Const(0, 1)))
+                    p.d.comb += out.eq(Cat(x[0:31], Const(0, 1)))
                 elif f == "neg":
-                    m.d.comb += out.eq(Cat(x[0:31], ~x[31]))
+                    p.d.comb += out.eq(Cat(x[0:31], ~x[31]))
                 elif f == "f2b":
-                    m.d.comb += out.eq(Cat(rne_bf16(x), rne_bf16(y)))
+                    p.d.comb += out.eq(Cat(rne_bf16(x), rne_bf16(y)))
                 elif f == "b2flo":
-                    m.d.comb += out.eq(Cat(Const(0, 16), x[0:16]))
+                    p.d.comb += out.eq(Cat(Const(0, 16), x[0:16]))
                 elif f == "b2fhi":
-                    m.d.comb += out.eq(Cat(Const(0, 16), x[16:32]))
-                elif f == "mxq":
-                    m.d.comb += out.eq(mx_encode(m, x, y, z, name=f"{name}_mxq"))
-                else:  # mov
-                    m.d.comb += out.eq(x)
-    return out
+                    p.d.comb += out.eq(Cat(Const(0, 16), x[16:32]))
+                elif f == "mov":
+                    p.d.comb += out.eq(x)
+    is_mx = (fn == MISC_FNS.index("mxq")) | (fn == MISC_FNS.index("mxqp"))
+    with_sel = fn == MISC_FNS.index("mxqp")
+    simple = delay(p, out, MISC_LATENCY, f"{name}_simple")
+    is_mx = delay(p, is_mx, MISC_LATENCY, f"{name}_ismx")
+    with_sel = delay(p, with_sel, MISC_LATENCY - 1, f"{name}_wsel")
+    mx = _mx_encode(p, x, y, z, with_sel, name=f"{name}_mxq")
+    return Mux(is_mx, mx, simple), MISC_LATENCY
 
 
 def _rom(table, width):
     return Array([Const(v, width) for v in table])
 
 
-def exp(m, x, *, name="exp"):
-    """``exp(x)``: the integer algorithm of :func:`sim.tvp.exp_f32`."""
-    def S(suffix, shape):
-        return Signal(shape, name=f"{name}_{suffix}")
+def exp(p, x, *, name="exp"):
+    """``exp(x)``: the integer algorithm of :func:`sim.tvp.exp_f32`. 7 stages."""
     s, e, frac = _fields(x)
     sig = Cat(frac, Const(1, 1))
-    prod = S("prod", 59)
-    m.d.comb += prod.eq(sig * Const(golden.EXP_LOG2E, 35))
-    mag = S("mag", 40)
-    m.d.comb += mag.eq(Mux(e > 90, prod >> (154 - e)[:6], 0))
-    t = S("t", signed(41))
-    m.d.comb += t.eq(Mux(s, -mag, mag))
-    n = S("n", signed(11))
-    f = S("f", 30)
-    m.d.comb += [n.eq(t >> 30), f.eq(t[0:30])]
-    i, r = f[24:30], f[0:24]
-    p3 = S("p3", 30)
-    p2 = S("p2", 30)
-    p1 = S("p1", 30)
-    m.d.comb += p3.eq((Const(golden.EXP_C3, 30) * r) >> 30)
-    m.d.comb += p2.eq(((golden.EXP_C2 + p3) * r) >> 30)
-    m.d.comb += p1.eq(((golden.EXP_C1 + p2) * r) >> 30)
-    y = S("y", 32)
-    m.d.comb += y.eq((_rom(golden.EXP_TABLE, 31)[i] * ((1 << 30) + p1)) >> 30)
-    mm = S("mm", 25)
-    m.d.comb += mm.eq((y + 64) >> 7)
-    ex = S("ex", signed(12))
-    man = S("man", 23)
-    m.d.comb += [ex.eq(n + 127 + mm[24]), man.eq(Mux(mm[24], mm[1:24], mm[0:23]))]
-    out = S("out", 32)
-    with m.If(_is_nan(x)):
-        m.d.comb += out.eq(NAN)
-    with m.Elif((e == 0xFF) | (e >= 134)):
-        m.d.comb += out.eq(Mux(s, 0, 0x7F800000))
-    with m.Elif(e == 0):
-        m.d.comb += out.eq(0x3F800000)
-    with m.Elif(ex >= 255):
-        m.d.comb += out.eq(0x7F800000)
-    with m.Elif(ex <= 0):
-        m.d.comb += out.eq(0)
-    with m.Else():
-        m.d.comb += out.eq(Cat(man, ex[:8], Const(0, 1)))
-    return out
+    spec = Signal(name=f"{name}_spec0")
+    spec_val = Signal(32, name=f"{name}_specv0")
+    p.d.comb += spec.eq(1)
+    with p.If(_is_nan(x)):
+        p.d.comb += spec_val.eq(NAN)
+    with p.Elif((e == 0xFF) | (e >= 134)):
+        p.d.comb += spec_val.eq(Mux(s, 0, 0x7F800000))
+    with p.Elif(e == 0):
+        p.d.comb += spec_val.eq(0x3F800000)
+    with p.Else():
+        p.d.comb += spec.eq(0)
+    s1 = stage(p, f"{name}_s1", prod=sig * Const(golden.EXP_LOG2E, 35), e=e, s=s,
+               spec=spec, spec_val=spec_val)
+    # S1: t = x log2(e) in fixed point, n = floor(t), f = t - n.
+    mag = Signal(40, name=f"{name}_mag")
+    p.d.comb += mag.eq(Mux(s1.e > 90, s1.prod >> (154 - s1.e)[:6], 0))
+    t = Signal(signed(41), name=f"{name}_t")
+    p.d.comb += t.eq(Mux(s1.s, -mag, mag))
+    s2 = stage(p, f"{name}_s2", n=(t >> 30)[:11].as_signed(), f=t[0:30],
+               spec=s1.spec, spec_val=s1.spec_val)
+    r = s2.f[0:24]
+    # S2..S4: Horner for 2**r - 1.
+    s3 = stage(p, f"{name}_s3", pp=((Const(golden.EXP_C3, 30) * r) >> 30)[:30], r=r,
+               i=s2.f[24:30], n=s2.n, spec=s2.spec, spec_val=s2.spec_val)
+    s4 = stage(p, f"{name}_s4", pp=(((golden.EXP_C2 + s3.pp) * s3.r) >> 30)[:30], r=s3.r,
+               i=s3.i, n=s3.n, spec=s3.spec, spec_val=s3.spec_val)
+    s5 = stage(p, f"{name}_s5", pp=(((golden.EXP_C1 + s4.pp) * s4.r) >> 30)[:30],
+               i=s4.i, n=s4.n, spec=s4.spec, spec_val=s4.spec_val)
+    # S5: table value times (1 + p).
+    s6 = stage(p, f"{name}_s6",
+               y=((_rom(golden.EXP_TABLE, 31)[s5.i] * ((1 << 30) + s5.pp)) >> 30)[:32],
+               n=s5.n, spec=s5.spec, spec_val=s5.spec_val)
+    # S6: round to 24 bits, exponent, result selection.
+    mm = Signal(25, name=f"{name}_mm")
+    p.d.comb += mm.eq((s6.y + 64) >> 7)
+    ex = Signal(signed(12), name=f"{name}_ex")
+    man = Signal(23, name=f"{name}_man")
+    p.d.comb += [ex.eq(s6.n + 127 + mm[24]), man.eq(Mux(mm[24], mm[1:24], mm[0:23]))]
+    out = Signal(32, name=f"{name}_out")
+    with p.If(s6.spec):
+        p.d.comb += out.eq(s6.spec_val)
+    with p.Elif(ex >= 255):
+        p.d.comb += out.eq(0x7F800000)
+    with p.Elif(ex <= 0):
+        p.d.comb += out.eq(0)
+    with p.Else():
+        p.d.comb += out.eq(Cat(man, ex[:8], Const(0, 1)))
+    return stage(p, f"{name}_s7", out=out).out, 7
 
 
-def _normalize_q32(m, sign, y, exp_hi, name):
+def _normalize_q32(p, sign, y, exp_hi, name):
     """Hardware :func:`sim.tvp._normalize_q32`."""
     mm = Signal(25, name=f"{name}_mm")
     ex = Signal(signed(12), name=f"{name}_ex")
-    m.d.comb += mm.eq(Mux(y[31:] != 0, (y + (1 << 7)) >> 8, (y + (1 << 6)) >> 7))
-    m.d.comb += ex.eq(exp_hi - (y[31:] == 0) + mm[24])
+    p.d.comb += mm.eq(Mux(y[31:] != 0, (y + (1 << 7)) >> 8, (y + (1 << 6)) >> 7))
+    p.d.comb += ex.eq(exp_hi - (y[31:] == 0) + mm[24])
     man = Mux(mm[24], mm[1:24], mm[0:23])
     return Mux(ex <= 0, Cat(Const(0, 31), sign), Cat(man, ex[:8], sign))
 
 
-def recip(m, x, *, name="recip"):
-    """``1/x``: :func:`sim.tvp.recip_f32` (table seed + two Newton steps)."""
+def recip(p, x, *, name="recip"):
+    """``1/x``: :func:`sim.tvp.recip_f32` (table seed + two Newton steps). 5 stages."""
     s, e, frac = _fields(x)
     sig = Cat(frac, Const(1, 1))
-    y = Signal(33, name=f"{name}_y0")
-    m.d.comb += y.eq(_rom(golden.RECIP_TABLE, 11)[frac[16:23]] << 22)
-    for step in range(2):
-        my = Signal(35, name=f"{name}_my{step}")
-        m.d.comb += my.eq((sig * y) >> 23)
-        yn = Signal(33, name=f"{name}_y{step + 1}")
-        m.d.comb += yn.eq((y * ((1 << 33) - my)[:35]) >> 32)
-        y = yn
-    exp_hi = Signal(signed(12), name=f"{name}_exphi")
-    m.d.comb += exp_hi.eq(253 - e)
-    norm = _normalize_q32(m, s, y, exp_hi, name)
-    out = Signal(32, name=f"{name}_out")
-    with m.If(_is_nan(x)):
-        m.d.comb += out.eq(NAN)
-    with m.Elif(e == 0xFF):
-        m.d.comb += out.eq(Cat(Const(0, 31), s))
-    with m.Elif(e == 0):
-        m.d.comb += out.eq(Cat(Const(0x7F800000, 31), s))
-    with m.Else():
-        m.d.comb += out.eq(norm)
-    return out
+    spec = Signal(name=f"{name}_spec0")
+    spec_val = Signal(32, name=f"{name}_specv0")
+    p.d.comb += spec.eq(1)
+    with p.If(_is_nan(x)):
+        p.d.comb += spec_val.eq(NAN)
+    with p.Elif(e == 0xFF):
+        p.d.comb += spec_val.eq(Cat(Const(0, 31), s))
+    with p.Elif(e == 0):
+        p.d.comb += spec_val.eq(Cat(Const(0x7F800000, 31), s))
+    with p.Else():
+        p.d.comb += spec.eq(0)
+    seed = _rom(golden.RECIP_TABLE, 11)[frac[16:23]]
+    y0 = Cat(Const(0, 22), seed)[:33]
+    st = stage(p, f"{name}_s1", y=y0, my=((sig * seed) >> 1)[:35], sig=sig,
+               exp_hi=(253 - e)[:12].as_signed(), s=s, spec=spec, spec_val=spec_val)
+    for k in range(2):
+        keep = dict(sig=st.sig, exp_hi=st.exp_hi, s=st.s, spec=st.spec, spec_val=st.spec_val)
+        yn = ((st.y * ((1 << 33) - st.my)[:35]) >> 32)[:33]
+        if k == 0:
+            st = stage(p, f"{name}_y{k + 1}", y=yn, **keep)
+            st = stage(p, f"{name}_m{k + 1}", y=st.y, my=((st.sig * st.y) >> 23)[:35],
+                       **{kk: getattr(st, kk) for kk in keep})
+        else:
+            st = stage(p, f"{name}_y{k + 1}", y=yn, **keep)
+    norm = _normalize_q32(p, st.s, st.y, st.exp_hi, name)
+    return stage(p, f"{name}_s5", out=Mux(st.spec, st.spec_val, norm)).out, 5
 
 
-def rsqrt(m, x, *, name="rsqrt"):
-    """``1/sqrt(x)``: :func:`sim.tvp.rsqrt_f32` (table seed + two Newton steps)."""
+def rsqrt(p, x, *, name="rsqrt"):
+    """``1/sqrt(x)``: :func:`sim.tvp.rsqrt_f32` (table seed + two Newton steps). 7 stages."""
     s, e, frac = _fields(x)
     sig = Cat(frac, Const(1, 1))
     odd = ~e[0]  # unbiased exponent e - 127 is odd
-    mm = Signal(25, name=f"{name}_mmant")
-    m.d.comb += mm.eq(Mux(odd, sig << 1, sig))
-    y = Signal(33, name=f"{name}_y0")
-    m.d.comb += y.eq(_rom(golden.RSQRT_TABLE, 11)[Cat(frac[16:23], odd)] << 22)
-    for step in range(2):
-        y2 = Signal(34, name=f"{name}_ysq{step}")
-        m.d.comb += y2.eq((y * y) >> 32)
-        my2 = Signal(36, name=f"{name}_my{step}")
-        m.d.comb += my2.eq((mm * y2) >> 23)
-        yn = Signal(33, name=f"{name}_y{step + 1}")
-        m.d.comb += yn.eq((y * ((3 << 32) - my2)[:36]) >> 33)
-        y = yn
+    spec = Signal(name=f"{name}_spec0")
+    spec_val = Signal(32, name=f"{name}_specv0")
+    p.d.comb += spec.eq(1)
+    with p.If(_is_nan(x)):
+        p.d.comb += spec_val.eq(NAN)
+    with p.Elif(e == 0):
+        p.d.comb += spec_val.eq(Cat(Const(0x7F800000, 31), s))
+    with p.Elif(s):
+        p.d.comb += spec_val.eq(NAN)
+    with p.Elif(e == 0xFF):
+        p.d.comb += spec_val.eq(0)
+    with p.Else():
+        p.d.comb += spec.eq(0)
+    seed = _rom(golden.RSQRT_TABLE, 11)[Cat(frac[16:23], odd)]
     half = Signal(signed(10), name=f"{name}_half")
-    m.d.comb += half.eq((e - 127 - odd) >> 1)
-    exp_hi = Signal(signed(12), name=f"{name}_exphi")
-    m.d.comb += exp_hi.eq(126 - half)
-    norm = _normalize_q32(m, Const(0, 1), y, exp_hi, name)
-    out = Signal(32, name=f"{name}_out")
-    with m.If(_is_nan(x)):
-        m.d.comb += out.eq(NAN)
-    with m.Elif(e == 0):
-        m.d.comb += out.eq(Cat(Const(0x7F800000, 31), s))
-    with m.Elif(s):
-        m.d.comb += out.eq(NAN)
-    with m.Elif(e == 0xFF):
-        m.d.comb += out.eq(0)
-    with m.Else():
-        m.d.comb += out.eq(norm)
-    return out
+    p.d.comb += half.eq((e - 127 - odd) >> 1)
+    st = stage(p, f"{name}_s1", y=Cat(Const(0, 22), seed)[:33],
+               ysq=((seed * seed) << 12)[:34], mm=Mux(odd, sig << 1, sig)[:25],
+               exp_hi=(126 - half)[:12].as_signed(), spec=spec, spec_val=spec_val)
+    def keep(st):
+        return dict(exp_hi=st.exp_hi, spec=st.spec, spec_val=st.spec_val, mm=st.mm)
+    for k in range(2):
+        st = stage(p, f"{name}_my{k}", y=st.y, my=((st.mm * st.ysq) >> 23)[:36], **keep(st))
+        st = stage(p, f"{name}_y{k + 1}", y=((st.y * ((3 << 32) - st.my)[:36]) >> 33)[:33],
+                   **keep(st))
+        if k == 0:
+            st = stage(p, f"{name}_ysq{k + 1}", y=st.y, ysq=((st.y * st.y) >> 32)[:34],
+                       **keep(st))
+    norm = _normalize_q32(p, Const(0, 1), st.y, st.exp_hi, name)
+    return stage(p, f"{name}_s7", out=Mux(st.spec, st.spec_val, norm)).out, 7
 
 
-def _msb(m, v, width, name):
-    """Index of the leading one of ``v`` (0 when ``v == 0``)."""
-    k = Signal(range(max(2, width)), name=name)
-    for i in range(width):
-        with m.If(v[i]):
-            m.d.comb += k.eq(i)
-    return k
+def _mx_encode(p, x, amax, sel, with_sel, *, name="mxq"):
+    """MX quantization of one element (:func:`sim.tvp.mxq`): ``code | scale << 8``. 4 stages.
 
-
-def mx_encode(m, x, amax, sel, *, name="mxq"):
-    """MX quantization of one element (:func:`sim.tvp.mxq`): ``code | scale << 8``.
-
+    With ``with_sel`` (MXQP, a stage-3 signal) the word also carries the format
+    select in bits [18:16] for the output packer (:func:`sim.tvp.mxqp`).
     Scale exponent ``X = floor(log2(amax)) - emax`` (clamped); the element is
     rounded to nearest-even on the format's grid (``q = max(k - mbits, lsb)``
     for a value ``2**k <= |x / 2**X| < 2**(k+1)``) and saturated to the largest
@@ -335,13 +397,13 @@ def mx_encode(m, x, amax, sel, *, name="mxq"):
     def S(suffix, shape):
         return Signal(shape, name=f"{name}_{suffix}")
 
-    # Per-format constants, selected at run time.
+    # --- S0: per-format constants, shared exponent, element leading one ---
     mbits, lsb, emax = S("mbits", 4), S("lsb", signed(7)), S("emax", signed(6))
     bits, max_e, max_m = S("bits", 4), S("max_e", 6), S("max_m", 4)
     nan_code, has_inf, is_int, ok = S("nan_code", 8), S("has_inf", 1), S("is_int", 1), S("ok", 1)
-    with m.Switch(sel[0:3]):
+    with p.Switch(sel[0:3]):
         for fname, f in mxg.FORMATS.items():
-            with m.Case(f.select):
+            with p.Case(f.select):
                 top = (1 << f.ebits) - 1
                 if f.has_inf:
                     me, mm_ = top - 1, (1 << f.mbits) - 1
@@ -349,76 +411,87 @@ def mx_encode(m, x, amax, sel, *, name="mxq"):
                     me, mm_ = top, (1 << f.mbits) - 2
                 else:
                     me, mm_ = top, (1 << f.mbits) - 1
-                m.d.comb += [mbits.eq(f.mbits), lsb.eq(f.lsb), emax.eq(f.emax), bits.eq(f.bits),
+                p.d.comb += [mbits.eq(f.mbits), lsb.eq(f.lsb), emax.eq(f.emax), bits.eq(f.bits),
                              max_e.eq(me), max_m.eq(mm_ if f.ebits else 0),
                              nan_code.eq(mxg._nan_code(f)), has_inf.eq(f.has_inf),
                              is_int.eq(f.ebits == 0), ok.eq(1)]
-
-    # Shared exponent from amax.
     ea, fa = amax[23:31], amax[0:23]
-    bad = ea == 0xFF
-    amsb = _msb(m, fa, 23, f"{name}_amsb")
+    amsb, _ = msb_index(fa)
     fl = S("fl", signed(10))
-    m.d.comb += fl.eq(Mux(ea != 0, ea - 127, amsb - 149))
+    p.d.comb += fl.eq(Mux(ea != 0, ea - 127, amsb - 149))
     xs = S("xs", signed(11))
-    m.d.comb += xs.eq(fl - emax)
+    p.d.comb += xs.eq(fl - emax)
     X = S("X", signed(9))
-    m.d.comb += X.eq(Mux(amax[0:31] == 0, -127, Mux(xs < -127, -127, Mux(xs > 127, 127, xs))))
-
-    # Element.
+    p.d.comb += X.eq(Mux(amax[0:31] == 0, -127, Mux(xs < -127, -127, Mux(xs > 127, 127, xs))))
     s, e, frac = x[31], x[23:31], x[0:23]
     sig = Cat(frac, e != 0)
-    x_nan = (e == 0xFF) & (frac != 0)
-    x_inf = (e == 0xFF) & (frac == 0)
-    smsb = _msb(m, sig, 24, f"{name}_smsb")
+    smsb, _ = msb_index(sig)
+    fmtc = dict(mbits=mbits, lsb=lsb, emax=emax, bits=bits, max_e=max_e, max_m=max_m,
+                nan_code=nan_code, has_inf=has_inf, is_int=is_int, ok=ok, sel=sel[0:3])
+    s1 = stage(p, f"{name}_s1", X=X, bad=ea == 0xFF, s=s, sig=sig, smsb=smsb,
+               e1=Mux(e == 0, 1, e), x_nan=(e == 0xFF) & (frac != 0),
+               x_inf=(e == 0xFF) & (frac == 0), **fmtc)
+
+    # --- S1: exponent of the element on the format's grid -----------------
     t = S("t", signed(12))
-    m.d.comb += t.eq(Mux(e == 0, 1, e) - 150 - X)
+    p.d.comb += t.eq(s1.e1 - 150 - s1.X)
     k = S("k", signed(12))
-    m.d.comb += k.eq(smsb + t)
-    huge = S("huge", 1)
-    m.d.comb += huge.eq((k > emax + 1) | x_inf)
+    p.d.comb += k.eq(s1.smsb + t)
     q = S("q", signed(12))
-    m.d.comb += q.eq(Mux(k - mbits > lsb, k - mbits, lsb))
+    p.d.comb += q.eq(Mux(k - s1.mbits > s1.lsb, k - s1.mbits, s1.lsb))
     shift = S("shift", signed(13))
-    m.d.comb += shift.eq(q - t)
-    amt1 = S("amt1", 6)  # position of the round bit in sig << 9
-    m.d.comb += amt1.eq(Mux(shift > 27, 35, Mux(shift < -8, 0, shift + 8)))
+    p.d.comb += shift.eq(q - t)
+    amt1 = Mux(shift > 27, 35, Mux(shift < -8, 0, shift + 8))[:6]  # round bit in sig << 9
+    fmtc = {kk: getattr(s1, kk) for kk in fmtc}
+    s2 = stage(p, f"{name}_s2", X=s1.X, bad=s1.bad, s=s1.s, sig=s1.sig, amt1=amt1, q=q,
+               huge=(k > s1.emax + 1) | s1.x_inf, x_nan=s1.x_nan, x_inf=s1.x_inf, **fmtc)
+
+    # --- S2: shift and round -----------------------------------------------
     ext = S("ext", 33)
-    m.d.comb += ext.eq(sig << 9)
+    p.d.comb += ext.eq(s2.sig << 9)
     shifted = S("shifted", 33)
-    m.d.comb += shifted.eq(ext >> amt1)
-    st = S("st", 1)
-    m.d.comb += st.eq((ext & ~(Const((1 << 33) - 1, 33) << amt1)[:33]) != 0)
-    n = S("n", 12)
-    m.d.comb += n.eq(shifted[1:12] + (shifted[0] & (st | shifted[1])))
-    # Renormalise a rounding carry (n == 2**(mbits+1)).
-    carry = (n >> (mbits + 1)) != 0
+    p.d.comb += shifted.eq(ext >> s2.amt1)
+    st = (ext & ~(Const((1 << 33) - 1, 33) << s2.amt1)[:33]) != 0
+    n = shifted[1:12] + (shifted[0] & (st | shifted[1]))
+    fmtc = {kk: getattr(s2, kk) for kk in fmtc}
+    s3 = stage(p, f"{name}_s3", X=s2.X, bad=s2.bad, s=s2.s, n=n[:12], q=s2.q, huge=s2.huge,
+               x_nan=s2.x_nan, x_inf=s2.x_inf, **fmtc)
+
+    # --- S3: renormalise, saturate, assemble the code ---------------------
+    mbits, lsb = s3.mbits, s3.lsb
+    n = s3.n
+    carry = (n >> (mbits + 1)) != 0  # a rounding carry: n == 2**(mbits+1)
     nn = S("nn", 12)
     qq = S("qq", signed(12))
-    m.d.comb += [nn.eq(Mux(carry, n >> 1, n)), qq.eq(q + carry)]
+    p.d.comb += [nn.eq(Mux(carry, n >> 1, n)), qq.eq(s3.q + carry)]
     ef = S("ef", signed(12))
-    m.d.comb += ef.eq(Mux((nn >> mbits) != 0, qq - lsb + 1, 0))
+    p.d.comb += ef.eq(Mux((nn >> mbits) != 0, qq - lsb + 1, 0))
     mf = S("mf", 8)
-    m.d.comb += mf.eq(nn & ((Const(1, 9) << mbits) - 1))
-    sat = huge | (ef > max_e) | ((ef == max_e) & (mf > max_m))
+    p.d.comb += mf.eq(nn & ((Const(1, 9) << mbits) - 1))
+    sat = s3.huge | (ef > s3.max_e) | ((ef == s3.max_e) & (mf > s3.max_m))
     magc = S("magc", 8)
-    m.d.comb += magc.eq(Mux(sat, (max_e << mbits) | max_m, (ef[:6] << mbits) | mf))
+    p.d.comb += magc.eq(Mux(sat, (s3.max_e << mbits) | s3.max_m, (ef[:6] << mbits) | mf))
     fpcode = S("fpcode", 8)
-    with m.If(x_nan):
-        m.d.comb += fpcode.eq(nan_code)
-    with m.Elif(x_inf & has_inf):
-        m.d.comb += fpcode.eq(Mux(s, 0xFC, 0x7C))
-    with m.Else():
-        m.d.comb += fpcode.eq(magc | (s << (bits - 1)[:4]))
+    with p.If(s3.x_nan):
+        p.d.comb += fpcode.eq(s3.nan_code)
+    with p.Elif(s3.x_inf & s3.has_inf):
+        p.d.comb += fpcode.eq(Mux(s3.s, 0xFC, 0x7C))
+    with p.Else():
+        p.d.comb += fpcode.eq(magc | (s3.s << (s3.bits - 1)[:4]))
     imag = S("imag", 8)
-    m.d.comb += imag.eq(Mux(huge | (n > 127), 127, n))
+    p.d.comb += imag.eq(Mux(s3.huge | (n > 127), 127, n))
     icode = S("icode", 8)
-    m.d.comb += icode.eq(Mux(x_nan, 0, Mux(s, -imag, imag)))
+    p.d.comb += icode.eq(Mux(s3.x_nan, 0, Mux(s3.s, -imag, imag)))
     out = S("out", 32)
-    with m.If(~ok):
-        m.d.comb += out.eq(0)
-    with m.Elif(bad):
-        m.d.comb += out.eq(0xFF << 8)
-    with m.Else():
-        m.d.comb += out.eq(Cat(Mux(is_int, icode, fpcode), (X + 127)[:8]))
-    return out
+    with p.If(~s3.ok):
+        p.d.comb += out.eq(0)
+    with p.Elif(s3.bad):
+        p.d.comb += out.eq(Cat(Const(0, 8), Const(0xFF, 8), Mux(with_sel, s3.sel, 0)))
+    with p.Else():
+        p.d.comb += out.eq(Cat(Mux(s3.is_int, icode, fpcode), (s3.X + 127)[:8],
+                               Mux(with_sel, s3.sel, 0)))
+    return stage(p, f"{name}_s4", out=out).out
+
+
+#: Register stages of each unit (``fma``, ``exp``, ``recip``, ``rsqrt``, ``misc``).
+LATENCY = {"fma": 6, "exp": 7, "recip": 5, "rsqrt": 7, "misc": MISC_LATENCY}
