@@ -1,22 +1,34 @@
-"""``make sim``: run a workload on the RTL and report it against the golden model.
+"""``make sim``: compile a workload, run it on the RTL and report it against the golden model.
 
 Workloads register in :data:`WORKLOADS` (name -> callable(args) -> report
-dict). Each one builds the RTL, runs it, checks the result bit for bit
-against the golden model and returns figures; the driver prints a report
-and exits non-zero on any mismatch, so ``make sim`` is itself a check.
+dict). The default, ``transformer``, compiles one transformer block
+(``sim.compiler.workloads.transformer_block``) into a tile program, runs it
+on ``hw.tile.Tile`` in Verilator (cocotb, ``tb/integration/sim_top.py``) and
+reports: result vs the golden model (bit-exact) and vs float64 (error),
+cycles, MAC utilisation, per-engine busy time, DMA bytes, and a
+Chrome/Perfetto trace under ``build/sim/``. The driver exits non-zero on any
+mismatch or error status, so ``make sim`` is itself a check.
 
 Usage::
 
-    make sim                          # the default workload
+    make sim                                    # transformer block, MX FP8 weights
+    make sim SIMARGS="--fp4"                    # MX FP4 weights
+    make sim SIMARGS="--workload gemm"          # GEMM + bias + GELU layer
+    make sim SIMARGS="--workload bad-deadlock"  # bad-opcode | bad-deadlock | bad-address
     make sim SIMARGS="--list"
-    make sim SIMARGS="--workload stream --beats 4096"
 """
 import argparse
 import json
+import os
+import pickle
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
 
 WORKLOADS = {}
+BUILD = Path(__file__).resolve().parent.parent / "build" / "sim"
 
 
 def workload(name, *, default=False):
@@ -29,7 +41,157 @@ def workload(name, *, default=False):
     return register
 
 
-@workload("stream", default=True)
+def _trace(res, prog, path, n):
+    """Chrome/Perfetto trace: one track per engine, TTU/TVP spans named by op."""
+    events = []
+    names = {e: [o.name for o in prog.ops if o.engine == i]
+             for i, e in enumerate(("dma", "ttu", "tvp"))}
+    for tid, eng in enumerate(("dma", "ttu", "tvp")):
+        events.append(dict(name="thread_name", ph="M", pid=0, tid=tid, args=dict(name=eng)))
+        for k, (a, b) in enumerate(res["timeline"][eng]):
+            label = names[eng][k] if eng != "dma" and k < len(names[eng]) else eng
+            events.append(dict(name=label, cat=eng, ph="X", pid=0, tid=tid, ts=a, dur=b - a))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(traceEvents=events, displayTimeUnit="ns",
+                                    otherData=dict(unit="1 us = 1 clock cycle"))))
+
+
+def run_on_tile(prog, meta, args, *, check=True):
+    """Build (cached) and run ``prog`` on the tile RTL; return the report dict."""
+    from hw.tile import Tile
+    from sim.compiler import TileConfig
+    from sim.tile import TileModel
+    from tb import harness
+
+    tile = Tile()
+    cfg = TileConfig.of(tile)
+    image = meta.get("image") or prog.image()
+    golden = None
+    sram_words, hbm_lines = set(), set()
+    for op in prog.ops:
+        sram_words |= op.writes
+        hbm_lines |= op.hwrites
+    if check:
+        golden = TileModel(cfg).run(prog, image)
+    out_addr, shape = meta["out"]
+    nbytes = 4 * int(np.prod(shape))
+    BUILD.mkdir(parents=True, exist_ok=True)
+    job_path, res_path = BUILD / "job.pkl", BUILD / "result.json"
+    if res_path.exists():
+        res_path.unlink()
+    with open(job_path, "wb") as f:
+        pickle.dump(dict(image=image, sram_words=sorted(sram_words), hbm_lines=sorted(hbm_lines),
+                         out=(out_addr, nbytes), max_cycles=args.max_cycles), f)
+    t0 = time.time()
+    # Same parameters as tb/integration/test_tile.py: the Verilator build is shared.
+    harness.run(tile, block="integration_tile", test_module="tb.integration.sim_top",
+                params={"cfg": cfg.__dict__},
+                extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
+    wall = time.time() - t0
+    res = json.loads(res_path.read_text())
+    rep = {"workload": meta["desc"]}
+    st = res["status"]
+    rep["queues"] = ", ".join(f"{e}:{s['state']}" + (f"({s['error']} at pc {s['pc']})"
+                                                     if s["state"] == "ERROR" else "")
+                              for e, s in zip(("dma", "ttu", "tvp"), st))
+    ok = all(s["state"] == "DONE" for s in st) and not res["timeout"]
+    if res["timeout"]:
+        rep["error"] = f"TIMEOUT after {res['cycles']} cycles (watchdog did not fire)"
+    elif not ok:
+        bad = [(e, s) for e, s in zip(("dma", "ttu", "tvp"), st) if s["state"] == "ERROR"]
+        # The root cause first: a deadlock is usually the consequence of another stop.
+        bad.sort(key=lambda es: es[1]["error"] == "DEADLOCK")
+        e, s = bad[0]
+        rep["error"] = (f"{e} queue stopped with {s['error']} at pc {s['pc']} "
+                        f"(tile errors: dma {res['errors'] & 0xFFFF}, ttu "
+                        f"{res['errors'] >> 16 & 0xFF}, tvp {res['errors'] >> 24 & 1})")
+    rep["cycles"] = res["cycles"]
+    n = cfg.n
+    busy = {e: sum(b - a for a, b in res["timeline"][e]) for e in ("dma", "ttu", "tvp")}
+    if ok and check:
+        wb = cfg.word_bytes
+        bad_s = sum(1 for a in sram_words if res["sram"][str(a)] != golden.word(a))
+        bad_h = sum(1 for a in hbm_lines
+                    if bytes.fromhex(res["hbm"][str(a)]) != bytes(golden.hbm[a * wb:(a + 1) * wb]))
+        rep["vs golden"] = (f"{'BIT-EXACT' if bad_s == bad_h == 0 else 'MISMATCH'}: "
+                            f"{len(sram_words) - bad_s}/{len(sram_words)} SRAM words, "
+                            f"{len(hbm_lines) - bad_h}/{len(hbm_lines)} HBM lines")
+        rep["bit_exact"] = bad_s == bad_h == 0 and res["sems"] == 0
+        y = np.frombuffer(bytes.fromhex(res["out"]), np.float32).reshape(shape).astype(np.float64)
+        ref = meta["ref"]
+        err = np.abs(y - ref)
+        rep["vs float64"] = (f"max abs err {err.max():.4g}, rms {np.sqrt((err ** 2).mean()):.4g}, "
+                             f"max |ref| {np.abs(ref).max():.4g} (MX quantization of "
+                             f"weights and activations)")
+        rep["useful MACs"] = meta["macs"]
+        peak = res["cycles"] * n * n
+        rep["TTU MAC utilisation"] = (f"{meta['macs'] / peak:.1%} of peak over the run "
+                                      f"({res['macs'] * n * n / peak:.1%} counting padded MACs; "
+                                      f"TTU busy {busy['ttu'] / res['cycles']:.1%})")
+    from tb.integration.driver import overlap
+    rep["overlap"] = (f"DMA and TTU both busy {overlap(res['timeline']['dma'], res['timeline']['ttu'])}"
+                      f" cycles, TVP and TTU {overlap(res['timeline']['tvp'], res['timeline']['ttu'])}")
+    rep["TVP busy"] = f"{busy['tvp']} cycles ({busy['tvp'] / max(1, res['cycles']):.1%})"
+    dma_bytes = sum(sum(r[2] for r in _rows(prog, o)) for o in prog.ops if o.kind == "dma")
+    rep["DMA"] = (f"{len([o for o in prog.ops if o.kind == 'dma'])} descriptors, "
+                  f"{dma_bytes} bytes, busy {busy['dma']} cycles "
+                  f"({busy['dma'] / max(1, res['cycles']):.1%})")
+    rep["program"] = (f"{len(prog.ops)} ops, queue words "
+                      f"{'/'.join(str(len(q)) for q in image['queues'])} (dma/ttu/tvp)")
+    trace = Path(args.trace) if args.trace else BUILD / "trace.json"
+    _trace(res, prog, trace, n)
+    rep["trace"] = f"{trace} (open in ui.perfetto.dev or chrome://tracing; 1 us = 1 cycle)"
+    rep["simulation wall seconds"] = round(wall, 1)
+    rep["ok"] = ok
+    if not check:
+        rep["bit_exact"] = ok
+    return rep
+
+
+def _rows(prog, op):
+    from sim.dma import DMAModel
+    c = prog.cfg
+    return DMAModel(addr_width=c.addr_width, data_width=32 * c.n, dims=c.dims,
+                    sram_size=c.sram_size, hbm_size=c.hbm_size).rows(op.rec)
+
+
+@workload("transformer", default=True)
+def transformer(args):
+    """One transformer block (attention + softmax, MLP + GELU), MX weights, on the tile RTL."""
+    from sim.compiler import TileConfig
+    from sim.compiler.workloads import transformer_block
+    prog, meta = transformer_block(TileConfig(), seq=args.seq, d_model=args.d_model,
+                                   heads=args.heads, d_ff=args.d_ff,
+                                   wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed)
+    return run_on_tile(prog, meta, args)
+
+
+@workload("gemm")
+def gemm(args):
+    """GELU(x @ W + b), weights streamed with double buffering, on the tile RTL."""
+    from sim.compiler import TileConfig
+    from sim.compiler.workloads import gemm_layer
+    prog, meta = gemm_layer(TileConfig(), M=8, K=64, N=64, buffers=args.buffers,
+                            wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed)
+    return run_on_tile(prog, meta, args)
+
+
+def _bad(kind):
+    def run(args):
+        from sim.compiler import TileConfig
+        from sim.compiler.workloads import bad_program
+        prog, meta = bad_program(kind, TileConfig())
+        meta["desc"] = f"bad program ({kind})"
+        return run_on_tile(prog, meta, args, check=False)
+    run.__doc__ = f"A program with a deliberate {kind} error: must stop with an error status."
+    return run
+
+
+for _k in ("opcode", "deadlock", "address"):
+    workload(f"bad-{_k}")(_bad(_k))
+
+
+@workload("stream")
 def stream_pipeline(args):
     """Random beats through StreamFIFO -> SkidBuffer with random stalls.
 
@@ -96,6 +258,15 @@ def main(argv=None):
     ap.add_argument("--beats", type=int, default=2048)
     ap.add_argument("--stall", type=float, default=0.2)
     ap.add_argument("--json", help="also write the report to this file")
+    ap.add_argument("--fp4", action="store_true", help="MX FP4 (E2M1) weights instead of FP8")
+    ap.add_argument("--seq", type=int, default=8)
+    ap.add_argument("--d-model", type=int, default=32)
+    ap.add_argument("--heads", type=int, default=2)
+    ap.add_argument("--d-ff", type=int, default=64)
+    ap.add_argument("--max-cycles", type=int, default=400_000,
+                    help="host-side limit (the tile's deadlock watchdog normally fires first)")
+    ap.add_argument("--buffers", type=int, default=2, help="gemm: weight buffers (1 or 2)")
+    ap.add_argument("--trace", help="trace JSON path (default build/sim/trace.json)")
     args = ap.parse_args(argv)
     names = sorted(k for k in WORKLOADS if not k.startswith("__"))
     if args.list:
@@ -106,7 +277,13 @@ def main(argv=None):
     if name not in names:
         ap.error(f"unknown workload {name!r}; known: {', '.join(names)}")
     start = time.time()
-    report = WORKLOADS[name](args)
+    try:
+        report = WORKLOADS[name](args)
+    except Exception as e:  # a compile error or a failed simulator run: say so clearly
+        from sim.compiler import CompileError
+        kind = "compile error" if isinstance(e, CompileError) else type(e).__name__
+        print(f"== openmaia make sim: {name} ==\nFAIL: {kind}: {e}", file=sys.stderr)
+        return 2
     report["wall_seconds"] = round(time.time() - start, 2)
     width = max(len(k) for k in report)
     print(f"== openmaia make sim: {name} ==")
@@ -115,6 +292,9 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
+    if report.get("error"):
+        print(f"FAIL: {report['error']}", file=sys.stderr)
+        return 3
     if not report.get("bit_exact", False):
         print("FAIL: result differs from the golden model", file=sys.stderr)
         return 1

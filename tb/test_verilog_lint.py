@@ -9,9 +9,12 @@ from hw.tops import all_tops
 from scripts.export_verilog import main as export
 
 TOPS = sorted(all_tops())
+# Exporting and linting these takes minutes each; `make test-full` and `make verilog` cover them.
+SLOW = {"integration_cluster", "integration_chip"}
 
 
-@pytest.mark.parametrize("name", TOPS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in TOPS])
 def test_lint_clean(name):
     assert export(["--out", f"build/lint/{name}", "--only", name, "--no-synth"]) == 0
 

@@ -1,0 +1,254 @@
+"""Cluster: several tiles + cluster SRAM + cluster DMA on a NoC, one AXI4 HBM port.
+
+* Every tile (``hw.tile.Tile``) and the cluster DMA are AXI4 masters; an
+  :class:`AXIArbiter` merges them onto the cluster's ``m_axi`` port.
+* A 1-D NoC mesh (``hw.noc.Mesh``, ``n_tiles + 1`` nodes) carries remote
+  writes: node ``i < n_tiles`` is tile ``i``, node ``n_tiles`` the cluster
+  SRAM. A DMA descriptor with ``dst_kind`` REMOTE writes to node
+  ``addr >> NODE_SHIFT`` at SRAM byte address ``addr & (2**NODE_SHIFT - 1)``;
+  each written word travels as one single-beat packet (address, strobes,
+  data) on the bulk class and is written into that node's SRAM.
+* The cluster DMA (descriptors from the host on ``cdma_desc``) moves data
+  between HBM, the cluster SRAM and (remote) the tiles' SRAMs.
+"""
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.common import RoundRobinArbiter
+from hw.common.params import check_int, check_pow2
+from hw.dma import DMAEngine
+from hw.dma.axi import AXI4Signature
+from hw.dma.descriptor import completion_layout
+from hw.mem.sram import BankedSRAM, SRAMPortSignature
+from hw.noc import Mesh
+
+from .tile import Tile
+
+__all__ = ["AXIArbiter", "Cluster", "NODE_SHIFT", "TOPS"]
+
+#: Remote (NoC) byte addresses: node id above this bit.
+NODE_SHIFT = 24
+
+_AR = ("arid", "araddr", "arlen", "arsize", "arburst")
+_AW = ("awid", "awaddr", "awlen", "awsize", "awburst")
+
+
+class AXIArbiter(wiring.Component):
+    """N AXI4 masters onto one port, one burst at a time per direction.
+
+    Reads: an AR is granted (round-robin) only when no read burst is open;
+    the R beats go back to that master until ``rlast``. Writes: an AW is
+    granted when no write is open; that master's W beats follow until
+    ``wlast`` and its B returns before the next AW. Simple and in order (no
+    ID remapping); the tile DMAs keep their own bursts long (16 beats), so the
+    lost overlap is small at this scale.
+    """
+
+    def __init__(self, *, n, addr_width, data_width):
+        self._n = check_int("n", n, min=1, max=16)
+        sig = AXI4Signature(addr_width=addr_width, data_width=data_width)
+        super().__init__({
+            "s_axi": In(sig).array(n),
+            "m_axi": Out(sig),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._n
+        s, mm = self.s_axi, self.m_axi
+        # --- read ---------------------------------------------------------
+        m.submodules.rarb = rarb = RoundRobinArbiter(n=n)
+        r_open = Signal()
+        r_sel = Signal(range(n))
+        m.d.comb += [rarb.requests[i].eq(s[i].arvalid & ~r_open) for i in range(n)]
+        m.d.comb += rarb.advance.eq(mm.arvalid & mm.arready)
+        with m.Switch(rarb.index):
+            for i in range(n):
+                with m.Case(i):
+                    m.d.comb += [getattr(mm, f).eq(getattr(s[i], f)) for f in _AR]
+        m.d.comb += mm.arvalid.eq(rarb.valid & ~r_open)
+        for i in range(n):
+            m.d.comb += s[i].arready.eq(mm.arready & ~r_open & rarb.valid & (rarb.index == i))
+        with m.If(mm.arvalid & mm.arready):
+            m.d.sync += [r_open.eq(1), r_sel.eq(rarb.index)]
+        for i in range(n):
+            m.d.comb += [s[i].rid.eq(mm.rid), s[i].rdata.eq(mm.rdata), s[i].rresp.eq(mm.rresp),
+                         s[i].rlast.eq(mm.rlast),
+                         s[i].rvalid.eq(mm.rvalid & r_open & (r_sel == i))]
+        with m.Switch(r_sel):
+            for i in range(n):
+                with m.Case(i):
+                    m.d.comb += mm.rready.eq(s[i].rready & r_open)
+        with m.If(mm.rvalid & mm.rready & mm.rlast):
+            m.d.sync += r_open.eq(0)
+        # --- write --------------------------------------------------------
+        m.submodules.warb = warb = RoundRobinArbiter(n=n)
+        w_open = Signal()
+        w_data = Signal()   # W beats still to pass
+        w_sel = Signal(range(n))
+        m.d.comb += [warb.requests[i].eq(s[i].awvalid & ~w_open) for i in range(n)]
+        m.d.comb += warb.advance.eq(mm.awvalid & mm.awready)
+        with m.Switch(warb.index):
+            for i in range(n):
+                with m.Case(i):
+                    m.d.comb += [getattr(mm, f).eq(getattr(s[i], f)) for f in _AW]
+        m.d.comb += mm.awvalid.eq(warb.valid & ~w_open)
+        for i in range(n):
+            m.d.comb += s[i].awready.eq(mm.awready & ~w_open & warb.valid & (warb.index == i))
+        with m.If(mm.awvalid & mm.awready):
+            m.d.sync += [w_open.eq(1), w_data.eq(1), w_sel.eq(warb.index)]
+        with m.Switch(w_sel):
+            for i in range(n):
+                with m.Case(i):
+                    m.d.comb += [mm.wdata.eq(s[i].wdata), mm.wstrb.eq(s[i].wstrb),
+                                 mm.wlast.eq(s[i].wlast), mm.wvalid.eq(s[i].wvalid & w_data),
+                                 mm.bready.eq(s[i].bready & w_open)]
+        for i in range(n):
+            m.d.comb += [s[i].wready.eq(mm.wready & w_data & (w_sel == i)),
+                         s[i].bid.eq(mm.bid), s[i].bresp.eq(mm.bresp),
+                         s[i].bvalid.eq(mm.bvalid & w_open & (w_sel == i))]
+        with m.If(mm.wvalid & mm.wready & mm.wlast):
+            m.d.sync += w_data.eq(0)
+        with m.If(mm.bvalid & mm.bready):
+            m.d.sync += w_open.eq(0)
+        return m
+
+
+def _packet_layout(addr_width, data_width):
+    return data.StructLayout({"addr": addr_width, "strb": data_width // 8, "data": data_width})
+
+
+class Cluster(wiring.Component):
+    """``n_tiles`` tiles, a cluster SRAM and a cluster DMA on a NoC; one AXI4 port.
+
+    Parameters
+    ----------
+    n_tiles : int
+        Tiles (NoC nodes ``0 .. n_tiles - 1``; the cluster SRAM is node ``n_tiles``).
+    sram_size : int
+        Cluster SRAM bytes.
+    tile : dict
+        Keyword parameters of every :class:`hw.tile.Tile`.
+
+    Attributes
+    ----------
+    tiles : list of Tile
+    t<i>__load, t<i>__start, t<i>__status, t<i>__host, t<i>__sems, t<i>__active, t<i>__macs
+        Tile ``i``'s host-side ports (the tile's names with a ``t<i>__`` prefix).
+    cdma_desc : In(stream)
+        Cluster DMA descriptors.
+    cdma_done : Out(stream)
+        Cluster DMA completions ``{sem, err}``.
+    chost : In(SRAMPortSignature)
+        Host access to the cluster SRAM.
+    m_axi : Out(AXI4Signature)
+        The HBM port.
+    noc_errors : Out(16)
+        Malformed NoC packets (summed over nodes, saturating).
+    """
+
+    def __init__(self, *, n_tiles=2, sram_size=16384, tile=None):
+        self.n_tiles = check_int("n_tiles", n_tiles, min=1, max=15)
+        self.sram_size = check_pow2("sram_size", sram_size, min=1024)
+        self.tiles = [Tile(**(tile or {})) for _ in range(n_tiles)]
+        t0 = self.tiles[0]
+        self.word_bits = t0.word_bits
+        self.addr_width = t0.addr_width
+        self.csram = BankedSRAM(size=sram_size, banks=4, width=self.word_bits, ports=4)
+        self.cdma = DMAEngine(addr_width=t0.addr_width, data_width=self.word_bits, dims=t0.dims,
+                              n_local=1, sram_size=sram_size, hbm_size=t0.hbm_size, queues=2)
+        self.pkt = _packet_layout(t0.addr_width, self.word_bits)
+        nodes = n_tiles + 1
+        self.kx = max(2, -(-nodes // 2))
+        self.ky = 2
+        self.mesh = Mesh(kx=self.kx, ky=self.ky, vcs=2, data_width=self.pkt.size, vc_depth=4,
+                         max_packet_flits=2)
+        members = {}
+        for i, t in enumerate(self.tiles):
+            for name in ("load", "start", "status", "sems", "host", "active", "macs", "errors",
+                         "sem_inc"):
+                members[f"t{i}__{name}"] = t.signature.members[name]
+        cport = SRAMPortSignature(addr_width=self.csram.addr_width, data_width=self.word_bits)
+        members.update({
+            "cdma_desc": In(stream.Signature(self.cdma.desc_layout)),
+            "cdma_done": Out(stream.Signature(completion_layout())),
+            "chost": In(cport),
+            "m_axi": Out(AXI4Signature(addr_width=t0.addr_width, data_width=self.word_bits)),
+            "noc_errors": Out(16),
+        })
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.n_tiles
+        wb = self.word_bits
+        lw = (wb // 8 - 1).bit_length()
+        m.submodules.csram = csram = self.csram
+        m.submodules.cdma = cdma = self.cdma
+        m.submodules.mesh = mesh = self.mesh
+        m.submodules.axi = axi = AXIArbiter(n=n + 1, addr_width=self.addr_width, data_width=wb)
+        wiring.connect(m, wiring.flipped(self.m_axi), axi.m_axi)
+        sinks = []
+        sources = []
+        for i, t in enumerate(self.tiles):
+            m.submodules[f"tile{i}"] = t
+            for name in ("load", "host", "sem_inc"):
+                wiring.connect(m, wiring.flipped(getattr(self, f"t{i}__{name}")), getattr(t, name))
+            m.d.comb += t.start.eq(getattr(self, f"t{i}__start"))
+            for name in ("status", "sems", "active", "macs", "errors"):
+                m.d.comb += getattr(self, f"t{i}__{name}").eq(getattr(t, name))
+            wiring.connect(m, t.m_axi, axi.s_axi[i])
+            sources.append(t.noc)
+            sinks.append(t.noc_in)
+        wiring.connect(m, cdma.m_axi, axi.s_axi[n])
+        wiring.connect(m, wiring.flipped(self.cdma_desc), cdma.i_desc[0])
+        m.d.comb += cdma.i_desc[1].valid.eq(0)
+        wiring.connect(m, cdma.o_done, wiring.flipped(self.cdma_done))
+        wiring.connect(m, wiring.flipped(self.chost), csram.ports[0])
+        wiring.connect(m, cdma.sram_rd, csram.ports[1])
+        wiring.connect(m, cdma.sram_wr[0], csram.ports[2])
+        sources.append(cdma.noc)
+        sinks.append(csram.ports[3])
+
+        nb = (n).bit_length()
+        kx = self.kx
+        for node in range(len(sources), kx * self.ky):   # unused mesh nodes
+            for c in range(2):
+                m.d.comb += [mesh.i_streams[node][c].valid.eq(0),
+                             mesh.o_streams[node][c].ready.eq(1)]
+        for node, (src, dst) in enumerate(zip(sources, sinks)):
+            # Injection: one single-beat packet per remote write, bulk class.
+            inj = mesh.i_streams[node][1]
+            dest = src.payload.addr[NODE_SHIFT:NODE_SHIFT + nb]
+            dx, dy = Signal(range(kx)), Signal(range(self.ky))
+            m.d.comb += [dx.eq(dest % kx), dy.eq(dest // kx)]
+            p = data.View(self.pkt, inj.payload.data)
+            m.d.comb += [
+                inj.valid.eq(src.valid), src.ready.eq(inj.ready),
+                p.addr.eq(src.payload.addr), p.strb.eq(src.payload.strb),
+                p.data.eq(src.payload.data), inj.payload.last.eq(1),
+                inj.payload.x0.eq(dx), inj.payload.x1.eq(dx),
+                inj.payload.y0.eq(dy), inj.payload.y1.eq(dy),
+            ]
+            m.d.comb += mesh.i_streams[node][0].valid.eq(0)
+            # Ejection: write into the node's SRAM.
+            ej = mesh.o_streams[node][1]
+            q = data.View(self.pkt, ej.payload.data)
+            req = dst.req if node < n else dst.req
+            m.d.comb += [
+                req.valid.eq(ej.valid), ej.ready.eq(req.ready),
+                req.payload.addr.eq(q.addr[lw:NODE_SHIFT]), req.payload.we.eq(1),
+                req.payload.wstrb.eq(q.strb), req.payload.wdata.eq(q.data),
+                dst.rsp.ready.eq(1),
+                mesh.o_streams[node][0].ready.eq(1),
+            ]
+        total = Signal(20)
+        m.d.comb += total.eq(sum(mesh.errors[i] for i in range(kx * self.ky)))
+        m.d.comb += self.noc_errors.eq(total)
+        return m
+
+
+TOPS = {
+    "integration_cluster": lambda: Cluster(),
+}

@@ -1,0 +1,381 @@
+"""Tile programs: records in SRAM, per-engine instruction queues, automatic semaphores.
+
+A :class:`TileProgram` collects operations (DMA descriptors, TTU GEMM records,
+TVP vector records) in *program order*, a valid sequential order. Each
+operation declares the SRAM words (and HBM bytes) it reads and writes; the
+builder derives the dependencies (read-after-write, write-after-read,
+write-after-write) and turns them into semaphores:
+
+* one counting semaphore per (producer engine, consumer engine) pair
+  (the DMA also waits on itself: its descriptors may be in flight together);
+* a producer signals the pair's semaphore on completion of an operation some
+  later consumer operation needs; the consumer waits for as many counts as
+  it has not yet taken up to that operation (engines complete in order, so
+  the latest needed operation implies the earlier ones);
+* waits beyond three per instruction go into ``NOP`` instructions before the
+  ``EXEC``.
+
+:meth:`TileProgram.image` returns everything a host loads: the three
+instruction queues, the SRAM words (records, constants) and the HBM bytes.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hw.cp.isa import Opcode, encode
+from sim.common.layout import pack
+
+__all__ = ["TileConfig", "TileProgram", "Op", "ENGINES", "word_of_floats", "CompileError"]
+
+ENGINES = ("dma", "ttu", "tvp")
+DMA, TTU, TVP = 0, 1, 2
+
+
+class CompileError(ValueError):
+    """The workload does not fit the tile (SRAM, program memory, shapes)."""
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """Tile parameters the compiler needs (mirrors :class:`hw.tile.Tile`)."""
+    n: int = 4
+    sram_size: int = 65536
+    hbm_size: int = 1 << 20
+    addr_width: int = 32
+    dims: int = 4
+    max_k_beats: int = 64
+    max_n_tiles: int = 8
+    n_sems: int = 16
+    depth: int = 256
+
+    @property
+    def word_bytes(self):
+        return 4 * self.n
+
+    @property
+    def words(self):
+        return self.sram_size // self.word_bytes
+
+    @classmethod
+    def of(cls, tile):
+        return cls(n=tile.n, sram_size=tile.sram_size, hbm_size=tile.hbm_size,
+                   addr_width=tile.addr_width, dims=tile.dims, max_k_beats=tile.max_k_beats,
+                   max_n_tiles=tile.max_n_tiles, n_sems=tile.n_sems, depth=tile.depth)
+
+    def layouts(self):
+        from hw.dma.descriptor import descriptor_layout
+        from hw.tile import ttu_record_layout, tvp_record_layout
+        return (descriptor_layout(addr_width=self.addr_width, dims=self.dims, n_local=1),
+                ttu_record_layout(), tvp_record_layout())
+
+
+def word_of_floats(values):
+    """Pack float32 values (``n`` of them) into one SRAM word integer."""
+    bits = np.asarray(values, dtype=np.float32).view(np.uint32)
+    return sum(int(b) << (32 * i) for i, b in enumerate(bits))
+
+
+@dataclass
+class Op:
+    engine: int
+    kind: str            # "dma", "gemm", "vec"
+    rec: dict            # record fields
+    name: str
+    reads: set = field(default_factory=set)     # SRAM words
+    writes: set = field(default_factory=set)
+    hreads: set = field(default_factory=set)    # HBM 16-byte lines
+    hwrites: set = field(default_factory=set)
+    addr: int = 0        # SRAM word address of the record
+    index: int = 0       # position within its engine's queue
+    signals: set = field(default_factory=set)   # consumer engines to signal
+    waits: list = field(default_factory=list)   # semaphore ids (with repeats)
+
+
+class TileProgram:
+    """Builder of one tile program (see the module docstring)."""
+
+    def __init__(self, cfg=TileConfig(), *, record_words=None, hbm_base=0):
+        self.cfg = cfg
+        self.desc_layout, self.ttu_layout, self.tvp_layout = cfg.layouts()
+        self.desc_words = -(-self.desc_layout.size // (8 * cfg.word_bytes))
+        self.ops = []
+        self.sram_init = {}            # word -> int
+        self.hbm_init = {}             # byte address -> bytes
+        # Records grow from word 0; data buffers are allocated from the top down.
+        self.record_limit = record_words if record_words is not None else cfg.words // 4
+        self._rec_ptr = 0
+        # Host-initialised words (constants, biases) have their own area: they
+        # must never share words with buffers the program writes.
+        self.const_limit = self.record_limit + cfg.words // 8
+        self._const_ptr = self.record_limit
+        self._free = [(self.const_limit, cfg.words - self.const_limit)]
+        self._hbm_ptr = hbm_base     # tiles sharing an HBM use disjoint ranges
+        self.symbols = {}
+
+    # --- allocation --------------------------------------------------------
+    def alloc(self, words, name=""):
+        """Allocate ``words`` SRAM words for data (first fit); returns the word address.
+
+        Freed space is reused: the dependency tracking orders the new writes
+        after every earlier access of those words.
+        """
+        for i, (a, n) in enumerate(self._free):
+            if n >= words:
+                self._free[i] = (a + words, n - words)
+                self.symbols[name or f"buf{len(self.symbols)}"] = (a, words)
+                return a
+        raise CompileError(f"tile SRAM full allocating {words} words for {name!r}")
+
+    def free(self, addr, words):
+        """Return ``words`` words at ``addr`` to the allocator."""
+        self._free.append((addr, words))
+        self._free.sort()
+        merged = []
+        for a, n in self._free:
+            if merged and merged[-1][0] + merged[-1][1] == a:
+                merged[-1] = (merged[-1][0], merged[-1][1] + n)
+            else:
+                merged.append((a, n))
+        self._free = [(a, n) for a, n in merged if n]
+
+    def const(self, value, name=""):
+        """One SRAM word holding ``value`` (float32) in every lane, set by the host."""
+        key = ("const", float(np.float32(value)).hex())
+        if key in self.symbols:
+            return self.symbols[key][0]
+        a = self._host_alloc(1, name or str(value))
+        self.symbols[key] = (a, 1)
+        self.sram_init[a] = word_of_floats([value] * self.cfg.n)
+        return a
+
+    def _host_alloc(self, words, name):
+        a = self._const_ptr
+        if a + words > self.const_limit:
+            raise CompileError(f"tile SRAM constant area full allocating {name!r}")
+        self._const_ptr += words
+        self.symbols[name] = (a, words)
+        return a
+
+    def const_word(self, word, name):
+        """One SRAM word set by the host to ``word``."""
+        a = self._host_alloc(1, name)
+        self.sram_init[a] = int(word)
+        return a
+
+    def sram_data(self, words_list, name):
+        """SRAM words initialised by the host (biases, layernorm gains)."""
+        a = self._host_alloc(len(words_list), name)
+        for i, w in enumerate(words_list):
+            self.sram_init[a + i] = int(w)
+        return a
+
+    def hbm(self, data_bytes, name=""):
+        """Place bytes in HBM (4 KiB aligned); returns the byte address."""
+        data_bytes = bytes(data_bytes)
+        a = self._hbm_ptr
+        self._hbm_ptr = (a + len(data_bytes) + 4095) // 4096 * 4096
+        if self._hbm_ptr > self.cfg.hbm_size:
+            raise CompileError(f"HBM full placing {name!r}")
+        self.hbm_init[a] = data_bytes
+        self.symbols["hbm:" + (name or str(a))] = (a, len(data_bytes))
+        return a
+
+    def zero_hbm(self, nbytes):
+        """Byte address of at least ``nbytes`` zero bytes in HBM (shared)."""
+        if getattr(self, "_zero", (0, 0))[1] < nbytes:
+            self._zero = (self.hbm(bytes(max(nbytes, 4096)), f"zero{nbytes}"), max(nbytes, 4096))
+        return self._zero[0]
+
+    def _record(self, words):
+        a = self._rec_ptr
+        self._rec_ptr += words
+        if self._rec_ptr > self.record_limit:
+            raise CompileError("tile SRAM record area full")
+        return a
+
+    # --- operations --------------------------------------------------------
+    def _add(self, op):
+        op.index = sum(1 for o in self.ops if o.engine == op.engine)
+        self.ops.append(op)
+        return op
+
+    def dma(self, desc, name="dma"):
+        """A DMA descriptor (``hw.dma.descriptor`` fields; addresses in bytes)."""
+        from sim.dma import DMAModel
+        c = self.cfg
+        model = DMAModel(addr_width=c.addr_width, data_width=32 * c.n, dims=c.dims,
+                         sram_size=c.sram_size, hbm_size=c.hbm_size)
+        d = dict(desc)
+        d.setdefault("dst_mask", 1)
+        d.setdefault("sem", 0)
+        op = Op(DMA, "dma", d, name)
+        wb = c.word_bytes
+        for s, t, n in model.rows(d):
+            src = set(range(s // wb, (s + n - 1) // wb + 1))
+            dst = set(range(t // wb, (t + n - 1) // wb + 1))
+            (op.reads if d["src_kind"] == 1 else op.hreads).update(src)
+            (op.writes if d["dst_kind"] == 1 else op.hwrites).update(dst)
+        op.addr = self._record(self.desc_words)
+        return self._add(op)
+
+    def gemm(self, *, w_addr, a_addr, o_addr, o_pitch, k_beats, n_tiles, m_tiles, fmt_a, fmt_b,
+             name="gemm"):
+        """One TTU GEMM on SRAM beats (see ``hw.tile.TTUFeeder``)."""
+        from sim.mx import FORMATS
+        c = self.cfg
+        if k_beats > c.max_k_beats or n_tiles > c.max_n_tiles or k_beats % 32:
+            raise CompileError(f"{name}: k_beats {k_beats} / n_tiles {n_tiles} out of TTU range")
+        rec = dict(fmt_a=FORMATS[fmt_a].select, fmt_b=FORMATS[fmt_b].select, pack=0, block32=1,
+                   k_beats=k_beats, n_tiles=n_tiles, m_tiles=m_tiles, w_addr=w_addr,
+                   a_addr=a_addr, o_addr=o_addr, o_pitch=o_pitch)
+        op = Op(TTU, "gemm", rec, name)
+        op.reads |= set(range(w_addr, w_addr + n_tiles * k_beats))
+        op.reads |= set(range(a_addr, a_addr + m_tiles * k_beats))
+        for r in range(m_tiles * c.n):
+            op.writes |= set(range(o_addr + r * o_pitch, o_addr + r * o_pitch + n_tiles))
+        op.addr = self._record(1)
+        return self._add(op)
+
+    def vec(self, op_name, *, n_beats, group, a, b=None, c=None, o, o_group=1, fmt=0,
+            name=None):
+        """One TVP record. ``a``/``b``/``c``: ``(base, inner, outer)``; ``o``:
+        ``(base, inner, outer)`` with ``o_group``."""
+        from sim.tvp import OP
+        code = OP[op_name] if isinstance(op_name, str) else op_name
+        nsrc = 3 if c is not None else 2 if b is not None else 1
+        b = b or (0, 0, 0)
+        c = c or (0, 0, 0)
+        ag = lambda t: dict(base=t[0], inner=t[1], outer=t[2])
+        rec = dict(op=code, fmt=fmt, nsrc=nsrc, n_beats=n_beats, group=group, o_group=o_group,
+                   a=ag(a), o_base=o[0], b=ag(b), c=ag(c), o_inner=o[1], o_outer=o[2])
+        op = Op(TVP, "vec", rec, name or str(op_name))
+        for j, (pa, pb, pc) in enumerate(self.vec_reads(rec)):
+            op.reads.add(pa)
+            if nsrc > 1:
+                op.reads.add(pb)
+            if nsrc > 2:
+                op.reads.add(pc)
+        op.writes |= set(self.vec_writes(rec))
+        op.addr = self._record(2)
+        return self._add(op)
+
+    @staticmethod
+    def _gen(base, inner, outer, group, count):
+        for j in range(count):
+            g, i = divmod(j, group)
+            yield (base + g * outer + i * inner) & 0xFFFF
+
+    @classmethod
+    def vec_reads(cls, rec):
+        n, g = rec["n_beats"], rec["group"]
+        gens = [cls._gen(rec[k]["base"], rec[k]["inner"], rec[k]["outer"], g, n) for k in "abc"]
+        return list(zip(*gens))
+
+    @classmethod
+    def vec_outputs(cls, rec):
+        from sim.tvp import OP
+        reduce = rec["op"] in (OP["RSUM"], OP["RMAX"])
+        return rec["n_beats"] // rec["group"] if reduce else rec["n_beats"]
+
+    @classmethod
+    def vec_writes(cls, rec):
+        return list(cls._gen(rec["o_base"], rec["o_inner"], rec["o_outer"], rec["o_group"],
+                             cls.vec_outputs(rec)))
+
+    # --- synchronisation and emission -----------------------------------
+    def _schedule(self):
+        """Dependencies -> signals/waits (see the module docstring)."""
+        n_eng = len(ENGINES)
+        sem = {}
+        for p in range(n_eng):
+            for q in range(n_eng):
+                if p != q or p == DMA:
+                    sem[p, q] = len(sem)
+        if len(sem) > self.cfg.n_sems:
+            raise CompileError("not enough semaphores")
+        self.sem_ids = sem
+        last_w, readers = {}, {}        # resource -> op idx / [op idx]
+        synced = {}                     # (consumer, producer) -> producer signal count taken
+        signalled = {}                  # (producer, consumer) -> [(index, ordinal)]
+        for i, op in enumerate(self.ops):
+            op.signals, op.waits = set(), []
+            res_r = {("s", w) for w in op.reads} | {("h", w) for w in op.hreads}
+            res_w = {("s", w) for w in op.writes} | {("h", w) for w in op.hwrites}
+            deps = set()
+            for r in res_r | res_w:
+                if r in last_w:
+                    deps.add(last_w[r])
+            for r in res_w:
+                deps.update(readers.get(r, ()))
+            deps.discard(i)
+            latest = {}
+            for d in deps:
+                p = self.ops[d].engine
+                if p == op.engine and p != DMA:
+                    continue   # TTU/TVP feeders finish one command before the next
+                if self.ops[d].index > latest.get(p, (-1,))[0]:
+                    latest[p] = (self.ops[d].index, d)
+            for p, (x, d) in latest.items():
+                marks = signalled.setdefault((p, op.engine), [])   # [(index, ordinal)]
+                later = [o for ix, o in marks if ix >= x]
+                if later:
+                    ordinal = later[0]
+                else:
+                    self.ops[d].signals.add(op.engine)
+                    ordinal = len(marks) + 1
+                    marks.append((x, ordinal))
+                need = ordinal - synced.get((op.engine, p), 0)
+                if need > 0:
+                    op.waits += [sem[p, op.engine]] * need
+                    synced[op.engine, p] = ordinal
+            for r in res_w:
+                last_w[r] = i
+                readers[r] = []
+            for r in res_r:
+                readers.setdefault(r, []).append(i)
+        # Every signal must be consumed (balanced semaphores); a signal that no
+        # later op waited for cannot exist by construction.
+
+    def queues(self):
+        """The three instruction lists (64-bit words), each ending in HALT."""
+        self._schedule()
+        qs = [[] for _ in ENGINES]
+        for op in self.ops:
+            sigs = sorted(self.sem_ids[op.engine, c] for c in op.signals)
+            waits = list(op.waits)
+            while len(waits) > 3:
+                qs[op.engine].append(encode(Opcode.NOP, waits=waits[:3]))
+                waits = waits[3:]
+            qs[op.engine].append(encode(Opcode.EXEC, waits=waits, signals=sigs, arg=op.addr))
+        for q in qs:
+            q.append(encode(Opcode.HALT))
+            if len(q) > self.cfg.depth:
+                raise CompileError(f"program of {len(q)} words exceeds the queue depth "
+                                   f"{self.cfg.depth}")
+        return qs
+
+    def record_words(self):
+        """SRAM words of the records: ``{word address: int}``."""
+        wb = 8 * self.cfg.word_bytes
+        out = {}
+        for op in self.ops:
+            if op.kind == "dma":
+                from sim.dma import DMAModel
+                c = self.cfg
+                v = DMAModel(addr_width=c.addr_width, data_width=32 * c.n, dims=c.dims,
+                             sram_size=c.sram_size, hbm_size=c.hbm_size).encode(op.rec)
+                nw = self.desc_words
+            elif op.kind == "gemm":
+                v, nw = pack(self.ttu_layout, op.rec), 1
+            else:
+                v, nw = pack(self.tvp_layout, op.rec), 2
+            for k in range(nw):
+                out[op.addr + k] = (v >> (wb * k)) & ((1 << wb) - 1)
+        return out
+
+    def image(self):
+        """``{"queues", "sram", "hbm"}``: what the host loads before starting."""
+        qs = self.queues()
+        sram = dict(self.sram_init)
+        sram.update(self.record_words())
+        return {"queues": qs, "sram": sram, "hbm": dict(self.hbm_init)}
