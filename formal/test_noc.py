@@ -18,7 +18,8 @@ Testplan (docs/noc.md):
   - ownership: every owned output VC belongs to exactly the routed input VC
     that lists it, and routes never name a port without a neighbour;
   - covers: a multicast fork, a same-cycle release/re-allocation, a
-    credit counter at zero.
+    look-ahead allocation (the packet behind a leaving tail), a credit
+    counter at zero.
 * ``test_router_well_formed`` (BMC): with well-formed packets on every input,
   nothing is ever dropped.
 * ``test_qos_arbiter`` (BMC): bounded wait. Class 0 waits at most one grant;
@@ -135,7 +136,14 @@ class RouterCheck(Elaboratable):
                 m.d.sync += [prev_busy.eq(dut.busy[o][v]), prev_owner.eq(dut.owner[o][v])]
                 with m.If(prev_busy & dut.busy[o][v] & (prev_owner != dut.owner[o][v])):
                     m.d.comb += reuse.eq(1)
+        lookahead = Signal()
+        for p in range(PORTS):
+            for v in range(V):
+                with m.If(dut.look[p][v] & dut.va_arbiters[v].valid
+                          & (dut.va_arbiters[v].index == p)):
+                    m.d.comb += lookahead.eq(1)
         m.d.comb += [
+            Cover(lookahead, "lookahead_allocation"),
             Cover(multicast, "multicast_fork"),
             Cover(reuse, "release_and_reallocate"),
             Cover(dut.credits[2][1] == 0, "credits_exhausted"),

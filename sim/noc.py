@@ -10,7 +10,8 @@ from collections import defaultdict
 __all__ = ["LOCAL", "NORTH", "EAST", "SOUTH", "WEST", "PORTS", "coord_bits",
            "header_fields", "pack_header", "unpack_header", "pack_flit", "unpack_flit",
            "route_mask", "multicast_tree", "destinations", "split_packet", "Expected",
-           "HOP_CYCLES", "zero_load_latency"]
+           "HOP_CYCLES", "zero_load_latency", "link_vcs", "lane_vc", "vc_class",
+           "injected_packets"]
 
 LOCAL, NORTH, EAST, SOUTH, WEST = range(5)
 PORTS = 5
@@ -123,6 +124,35 @@ def split_packet(beats, max_packet_flits):
     """How the network interface cuts a stream packet into network packets."""
     n = max_packet_flits - 1
     return [beats[i:i + n] for i in range(0, len(beats), n)]
+
+
+def link_vcs(vcs, bulk_vcs=1):
+    """VCs per link: VC 0 for the control class, ``bulk_vcs`` per bulk class."""
+    return 1 + (vcs - 1) * bulk_vcs
+
+
+def lane_vc(cls, x, y, col, bulk_vcs=1):
+    """Link VC used end to end by class ``cls`` packets from ``(x, y)`` to column ``col``."""
+    return 0 if cls == 0 else 1 + (cls - 1) * bulk_vcs + (col + x + y) % bulk_vcs
+
+
+def injected_packets(kx, ky, rect, cls, bulk_vcs=1):
+    """Rectangles the network interface sends for one network packet.
+
+    With several VCs per bulk class, a well-formed rectangle spanning several
+    columns becomes one column multicast per column (each on its column's
+    lane); otherwise the rectangle is sent as is.
+    """
+    x0, x1, y0, y1 = rect
+    ok = x0 <= x1 and y0 <= y1 and x1 < kx and y1 < ky
+    if cls == 0 or bulk_vcs == 1 or not ok:
+        return [rect]
+    return [(x, x, y0, y1) for x in range(x0, x1 + 1)]
+
+
+def vc_class(vc, bulk_vcs=1):
+    """QoS class of a link VC."""
+    return 0 if vc == 0 else 1 + (vc - 1) // bulk_vcs
 
 
 def zero_load_latency(hops, beats):

@@ -21,8 +21,8 @@ class Mesh(wiring.Component):
     ----------
     kx, ky : int
         Mesh size.
-    vcs, data_width, vc_depth, max_packet_flits, qos_burst
-        As for :class:`~hw.noc.router.Router`.
+    vcs, data_width, vc_depth, max_packet_flits, qos_burst, bulk_vcs
+        As for :class:`~hw.noc.router.Router` (``vcs``: QoS classes).
 
     Attributes
     ----------
@@ -35,9 +35,10 @@ class Mesh(wiring.Component):
     """
 
     def __init__(self, *, kx, ky, vcs=2, data_width=32, vc_depth=8, max_packet_flits=4,
-                 qos_burst=4):
+                 qos_burst=4, bulk_vcs=1):
         self.params = dict(kx=kx, ky=ky, vcs=vcs, data_width=data_width, vc_depth=vc_depth,
-                           max_packet_flits=max_packet_flits, qos_burst=qos_burst)
+                           max_packet_flits=max_packet_flits, qos_burst=qos_burst,
+                           bulk_vcs=bulk_vcs)
         check_noc_params(**self.params)
         self.kx, self.ky, self.vcs = kx, ky, vcs
         n = kx * ky

@@ -29,7 +29,7 @@ from hw.common import check_int
 
 __all__ = ["LOCAL", "NORTH", "EAST", "SOUTH", "WEST", "PORTS", "PORT_NAMES",
            "coord_bits", "flit_layout", "header_layout", "LinkSignature", "route_mask",
-           "check_noc_params"]
+           "check_noc_params", "link_vcs", "vc_class", "lane_vc"]
 
 #: Router port indices. North is towards y - 1, south towards y + 1.
 LOCAL, NORTH, EAST, SOUTH, WEST = range(5)
@@ -75,11 +75,42 @@ class LinkSignature(wiring.Signature):
         })
 
 
-def check_noc_params(*, kx, ky, vcs, data_width, vc_depth, max_packet_flits, qos_burst):
+def link_vcs(vcs, bulk_vcs=1):
+    """Virtual channels on a link: one control VC, ``bulk_vcs`` per bulk class."""
+    return 1 + (vcs - 1) * bulk_vcs
+
+
+def vc_class(vc, bulk_vcs=1):
+    """QoS class of link VC ``vc`` (a Python int)."""
+    return 0 if vc == 0 else 1 + (vc - 1) // bulk_vcs
+
+
+def lane_vc(cls, x, y, col, bulk_vcs=1):
+    """Link VC of a class-``cls`` packet from node ``(x, y)`` to destination column ``col``.
+
+    Class 0 (control) has VC 0. A bulk class has ``bulk_vcs`` VCs, and a
+    packet uses lane ``(col + x + y) % bulk_vcs`` of its class end to end.
+    Every packet of a (source, destination, class) flow, multicast copies
+    included (the network interface sends one multicast per destination
+    column), rides one VC, so plain FIFOs keep flows in order; on a row,
+    packets of one source to different columns use different VCs (no
+    head-of-line blocking between them), and in a column packets of
+    different sources are spread over the VCs.
+    """
+    if cls == 0:
+        return 0
+    return 1 + (cls - 1) * bulk_vcs + (col + x + y) % bulk_vcs
+
+
+def check_noc_params(*, kx, ky, vcs, data_width, vc_depth, max_packet_flits, qos_burst,
+                     bulk_vcs=1):
     """Validate the parameters every NoC block shares; raise naming the bad one."""
     check_int("kx", kx, min=1, max=256)
     check_int("ky", ky, min=1, max=256)
     check_int("vcs", vcs, min=2, max=16)
+    check_int("bulk_vcs", bulk_vcs, min=1, max=16)
+    if link_vcs(vcs, bulk_vcs) > 32:
+        raise ValueError(f"bulk_vcs must keep 1 + (vcs - 1) * bulk_vcs <= 32, not {bulk_vcs}")
     check_int("data_width", data_width, min=1)
     check_int("vc_depth", vc_depth, min=2)
     check_int("max_packet_flits", max_packet_flits, min=2)

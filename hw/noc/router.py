@@ -1,13 +1,14 @@
 """Five-port mesh router: credit-based, virtual channels, QoS, rectangle multicast."""
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import RoundRobinArbiter, StreamFIFO, check_int
+from hw.common import RoundRobinArbiter, check_int
 
 from .packet import (LOCAL, PORTS, LinkSignature, check_noc_params, flit_layout,
-                     header_layout, route_mask)
+                     header_layout, link_vcs, route_mask)
 from .qos import QosArbiter
+from .vcbuf import VcBuffer
 
 __all__ = ["Router"]
 
@@ -17,7 +18,8 @@ class Router(wiring.Component):
 
     Ports are ``LOCAL, NORTH, EAST, SOUTH, WEST`` (see :mod:`hw.noc.packet`).
     Every input port has one FIFO of ``vc_depth`` flits per VC. A packet
-    keeps its VC (= QoS class) end to end; VC 0 is the control/latency class.
+    keeps its VC end to end; VC 0 is the control/latency class, each bulk
+    class has ``bulk_vcs`` VCs (see :func:`~hw.noc.packet.lane_vc`).
 
     Pipeline per hop (3 cycles for a head flit, then one flit per cycle):
 
@@ -35,7 +37,10 @@ class Router(wiring.Component):
        registered output link. A flit leaves its FIFO once every output of
        its set has sent it; multicast branches progress independently, and
        an output VC is released (and may be re-allocated in the same cycle)
-       when the tail flit leaves through it.
+       when the tail flit leaves through it. The packet behind a tail that
+       leaves its FIFO is allocated in that same cycle (look-ahead read of
+       the FIFO's second entry, :class:`~hw.noc.vcbuf.VcBuffer`), so
+       back-to-back packets of one VC leave no bubble.
 
     A flit popped from an input FIFO returns a credit (registered) upstream.
     Each output keeps a credit counter per VC, starting at ``vc_depth``.
@@ -49,7 +54,11 @@ class Router(wiring.Component):
     x, y : int
         This router's coordinates.
     vcs : int
-        Virtual channels per port (= QoS classes), >= 2.
+        QoS classes, >= 2 (class 0: control/latency).
+    bulk_vcs : int
+        Virtual channels per bulk class (default 1); a link carries
+        ``1 + (vcs - 1) * bulk_vcs`` VCs, available as the attribute ``vcs``
+        after construction.
     data_width : int
         Flit payload bits; at least the header size.
     vc_depth : int
@@ -71,12 +80,15 @@ class Router(wiring.Component):
     """
 
     def __init__(self, *, kx, ky, x, y, vcs=2, data_width=32, vc_depth=8,
-                 max_packet_flits=4, qos_burst=4):
+                 max_packet_flits=4, qos_burst=4, bulk_vcs=1):
         check_noc_params(kx=kx, ky=ky, vcs=vcs, data_width=data_width, vc_depth=vc_depth,
-                         max_packet_flits=max_packet_flits, qos_burst=qos_burst)
+                         max_packet_flits=max_packet_flits, qos_burst=qos_burst,
+                         bulk_vcs=bulk_vcs)
         check_int("x", x, min=0, max=kx - 1)
         check_int("y", y, min=0, max=ky - 1)
         self.kx, self.ky, self.x, self.y = kx, ky, x, y
+        self.classes, self.bulk_vcs = vcs, bulk_vcs
+        vcs = link_vcs(vcs, bulk_vcs)
         self.vcs, self.data_width, self.vc_depth = vcs, data_width, vc_depth
         self.max_packet_flits, self.qos_burst = max_packet_flits, qos_burst
         link = LinkSignature(vcs=vcs, data_width=data_width)
@@ -86,7 +98,7 @@ class Router(wiring.Component):
             "errors": Out(16),
         })
         # Created here so that formal wrappers can see the hidden state.
-        self.fifos = [[StreamFIFO(payload_shape=flit_layout(data_width), depth=vc_depth)
+        self.fifos = [[VcBuffer(payload_shape=flit_layout(data_width), depth=vc_depth)
                        for _ in range(vcs)] for _ in range(PORTS)]
         self.credits = [[Signal(range(vc_depth + 1), init=vc_depth, name=f"cred_{o}_{v}")
                          for v in range(vcs)] for o in range(PORTS)]
@@ -103,6 +115,7 @@ class Router(wiring.Component):
         self.drop_start = [[Signal(name=f"drop_start_{p}_{v}") for v in range(vcs)]
                            for p in range(PORTS)]
         self.pop = [[Signal(name=f"pop_{p}_{v}") for v in range(vcs)] for p in range(PORTS)]
+        self.look = [[Signal(name=f"look_{p}_{v}") for v in range(vcs)] for p in range(PORTS)]
         self.sent = [[Signal(name=f"sent_{o}_{v}") for v in range(vcs)] for o in range(PORTS)]
         self.va_arbiters = [RoundRobinArbiter(n=PORTS) for _ in range(vcs)]
         self.sa_arbiters = [QosArbiter(n=vcs, burst=qos_burst) for _ in range(PORTS)]
@@ -162,6 +175,7 @@ class Router(wiring.Component):
             m.submodules[f"sa_{o}"] = self.sa_arbiters[o]
 
         heads = [[self.fifos[p][v].o_stream.payload for v in range(V)] for p in range(PORTS)]
+        nexts = [[self.fifos[p][v].o_next for v in range(V)] for p in range(PORTS)]
         avail = [[self.fifos[p][v].o_stream.valid for v in range(V)] for p in range(PORTS)]
 
         # --- input: write the flit into its VC FIFO (credits guarantee room).
@@ -239,24 +253,40 @@ class Router(wiring.Component):
         for v in range(V):
             va = self.va_arbiters[v]
             rmasks = []
+            looks = []
             for p in range(PORTS):
-                head = heads[p][v]
-                hdr = hdr_layout(head.data[:hdr_layout.size])
-                rmask = Signal(PORTS, name=f"rmask_{p}_{v}")
-                m.d.comb += rmask.eq(route_mask(hdr, in_port=p, x=self.x, y=self.y,
-                                                kx=self.kx, ky=self.ky))
-                rmasks.append(rmask)
-                free = 1
-                for o in range(PORTS):
-                    # An output VC whose owner sends its tail this cycle is free
-                    # already (one credit less): no bubble between packets.
-                    ok = ((~self.busy[o][v] & (self.credits[o][v] >= L)) |
-                          (releasing[o][v] & (self.credits[o][v] >= L + 1)))
-                    free = free & (~rmask[o] | ok)
+                fifo = self.fifos[p][v]
+
+                def route(flit, name):
+                    hdr = hdr_layout(flit.data[:hdr_layout.size])
+                    rmask = Signal(PORTS, name=name)
+                    m.d.comb += rmask.eq(route_mask(hdr, in_port=p, x=self.x, y=self.y,
+                                                    kx=self.kx, ky=self.ky))
+                    free = 1
+                    for o in range(PORTS):
+                        # An output VC whose owner sends its tail this cycle is free
+                        # already (one credit less): no bubble between packets.
+                        ok = ((~self.busy[o][v] & (self.credits[o][v] >= L)) |
+                              (releasing[o][v] & (self.credits[o][v] >= L + 1)))
+                        free = free & (~rmask[o] | ok)
+                    return rmask, free
+
+                head, nxt = heads[p][v], nexts[p][v]
+                rmask_h, free_h = route(head, f"rmask_{p}_{v}")
+                rmask_n, free_n = route(nxt, f"rmask_next_{p}_{v}")
                 waiting = avail[p][v] & ~self.routed[p][v]
+                # Look-ahead: the tail at the FIFO head leaves now and the next
+                # entry is a head: allocate it in this cycle.
+                look = self.look[p][v]
+                m.d.comb += look.eq(self.pop[p][v] & head.tail & fifo.next_valid & nxt.head
+                                    & rmask_n.any() & free_n)
+                rmask = Signal(PORTS, name=f"va_mask_{p}_{v}")
+                m.d.comb += rmask.eq(Mux(look, rmask_n, rmask_h))
+                rmasks.append(rmask)
+                looks.append(look)
                 m.d.comb += [
-                    va.requests[p].eq(waiting & head.head & rmask.any() & free),
-                    drop_start[p][v].eq(waiting & (~head.head | ~rmask.any())),
+                    va.requests[p].eq((waiting & head.head & rmask_h.any() & free_h) | look),
+                    drop_start[p][v].eq(waiting & (~head.head | ~rmask_h.any())),
                 ]
             m.d.comb += va.advance.eq(1)
             for p in range(PORTS):

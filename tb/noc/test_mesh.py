@@ -153,23 +153,26 @@ def pch_workaround(monkeypatch):
     monkeypatch.setenv("MAKEFLAGS", MAKEFLAGS)
 
 
-MESH = dict(vcs=2, data_width=32, vc_depth=8, max_packet_flits=4, qos_burst=4)
+MESH = dict(vcs=2, data_width=32, vc_depth=8, max_packet_flits=4, qos_burst=4, bulk_vcs=1)
 
 
-def run_mesh(k, *, vcs=MESH["vcs"], **kw):
+def run_mesh(k, *, vcs=MESH["vcs"], bulk_vcs=MESH["bulk_vcs"], vc_depth=MESH["vc_depth"], **kw):
     """Build (cached) and run a ``k`` x ``k`` mesh; shared with ``scripts/bench_noc.py``."""
-    mesh = dict(MESH, vcs=vcs)
+    mesh = dict(MESH, vcs=vcs, bulk_vcs=bulk_vcs, vc_depth=vc_depth)
     params = dict(mesh, kx=k, ky=k)
     return harness.run(Mesh(kx=k, ky=k, **mesh), block="noc_mesh", params=params, **kw)
 
 
 def test_mesh_2x2(monkeypatch):
+    # Two VCs for the bulk class: each source keeps one, the ejection merges them.
     pch_workaround(monkeypatch)
-    run_mesh(2, test_module="tb.noc.test_mesh")
+    run_mesh(2, bulk_vcs=2, test_module="tb.noc.test_mesh")
 
 
-@pytest.mark.slow  # the 4x4 Verilator build alone takes minutes on 2 shared cores
+@pytest.mark.slow  # the 4x4 Verilator build alone takes 5-10 minutes on 2 shared cores
 def test_mesh_4x4(monkeypatch):
+    # The throughput configuration of scripts/bench_noc.py (same build, cached):
+    # 4 lanes per bulk class, multicasts replayed per column.
     pch_workaround(monkeypatch)
-    run_mesh(4, test_module="tb.noc.test_mesh", testcase=["patterns", "multicast"],
-             extra_env={"NOC_PACKETS": "150"})
+    run_mesh(4, bulk_vcs=4, vc_depth=32, test_module="tb.noc.test_mesh",
+             testcase=["patterns", "multicast"], extra_env={"NOC_PACKETS": "150"})
