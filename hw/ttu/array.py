@@ -21,9 +21,13 @@ from hw.common.mx import ALL_FORMATS
 from hw.common.params import check_choice, check_int
 from hw.common.skid import SkidBuffer
 
-from .pe import PE, LATENCY, a_layout, b_layout, lane_width
+from .pe import GROUP, LATENCY, PE, BlockTail, OperandDecode, a_layout, b_layout, lane_width
 
-__all__ = ["SystolicArray", "wavefront_layout", "row_layout"]
+__all__ = ["SystolicArray", "wavefront_layout", "row_layout", "PIPELINE_LATENCY"]
+
+#: Cycles from an accepted input beat to PE (0, 0)'s result: the input register and
+#: the edge decode register, then the PE link latency ``hw.ttu.pe.LATENCY``.
+PIPELINE_LATENCY = 1 + LATENCY
 
 
 def wavefront_layout(rows, cols, packed):
@@ -54,6 +58,7 @@ class _Core(wiring.Component):
     def __init__(self, *, rows, cols, formats, block, packed):
         self._rows, self._cols = rows, cols
         self._pe_args = dict(formats=formats, block=block, packed=packed)
+        self._formats = formats
         self._packed = packed
         super().__init__({
             "in_valid": In(1),
@@ -63,6 +68,10 @@ class _Core(wiring.Component):
             "row_data": Out(data.ArrayLayout(32, cols)),
         })
         self.pes = [[PE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
+        width = self.pes[0][0].width
+        # One shared rounding/accumulation tail per row and group of GROUP columns.
+        self.tails = [[BlockTail(n=min(GROUP, cols - g), width=width, formats=formats)
+                       for g in range(0, cols, GROUP)] for _ in range(rows)]
 
     def elaborate(self, platform):
         m = Module()
@@ -72,22 +81,31 @@ class _Core(wiring.Component):
         iv = Signal()
         ip = Signal.like(self.in_payload)
         m.d.sync += [iv.eq(self.in_valid), ip.eq(self.in_payload)]
+        # Edge decode: every lane once (registered), then the skew delay lines.
+        al = a_layout(self._formats, packed)
+        bl = b_layout(self._formats, packed)
         a_left = []
         for i in range(R):
-            s = Signal(a_layout(packed), name=f"a_skew{i}_0")
-            m.d.comb += [s.valid.eq(iv), s.data.eq(ip.a_data[i]), s.scale.eq(ip.a_scale[i]),
+            m.submodules[f"dec_a{i}"] = dec = OperandDecode(formats=self._formats, packed=packed)
+            m.d.comb += [dec.code.eq(ip.a_data[i]), dec.select.eq(self.fmt_a),
+                         dec.pack.eq(self.pack)]
+            s = Signal(al, name=f"a_skew{i}_0")
+            m.d.sync += [s.valid.eq(iv), s.op.eq(dec.op), s.scale.eq(ip.a_scale[i]),
                          s.blk_last.eq(ip.blk_last), s.tile_last.eq(ip.tile_last)]
             for d in range(i):
-                t = Signal(a_layout(packed), name=f"a_skew{i}_{d + 1}")
+                t = Signal(al, name=f"a_skew{i}_{d + 1}")
                 m.d.sync += t.eq(s)
                 s = t
             a_left.append(s)
         b_top = []
         for j in range(C):
-            s = Signal(b_layout(packed), name=f"b_skew{j}_0")
-            m.d.comb += [s.data.eq(ip.b_data[j]), s.scale.eq(ip.b_scale[j])]
+            m.submodules[f"dec_b{j}"] = dec = OperandDecode(formats=self._formats, packed=packed)
+            m.d.comb += [dec.code.eq(ip.b_data[j]), dec.select.eq(self.fmt_b),
+                         dec.pack.eq(self.pack)]
+            s = Signal(bl, name=f"b_skew{j}_0")
+            m.d.sync += [s.op.eq(dec.op), s.scale.eq(ip.b_scale[j])]
             for d in range(j):
-                t = Signal(b_layout(packed), name=f"b_skew{j}_{d + 1}")
+                t = Signal(bl, name=f"b_skew{j}_{d + 1}")
                 m.d.sync += t.eq(s)
                 s = t
             b_top.append(s)
@@ -99,8 +117,16 @@ class _Core(wiring.Component):
                 m.d.comb += [
                     pe.a_in.eq(a_left[i] if j == 0 else self.pes[i][j - 1].a_out),
                     pe.b_in.eq(b_top[j] if i == 0 else self.pes[i - 1][j].b_out),
-                    pe.fmt_a.eq(self.fmt_a), pe.fmt_b.eq(self.fmt_b), pe.pack.eq(self.pack),
                 ]
+        results = [[None] * C for _ in range(R)]
+        for i in range(R):
+            for g, tail in enumerate(self.tails[i]):
+                m.submodules[f"tail_{i}_{g}"] = tail
+                m.d.comb += [tail.fmt_a.eq(self.fmt_a), tail.fmt_b.eq(self.fmt_b)]
+                for k in range(tail._n):
+                    j = g * GROUP + k
+                    m.d.comb += tail.blk[k].eq(self.pes[i][j].blk)
+                    results[i][j] = tail.results[k]
         # Row i is complete LATENCY cycles after its tile_last beat entered PE (i, C-1),
         # i.e. LATENCY - 1 cycles after it leaves that PE.
         for i in range(R):
@@ -114,7 +140,7 @@ class _Core(wiring.Component):
         for j in range(C):
             col = 0
             for i in range(R):
-                col = col | (self.pes[i][j].result & self.row_ev[i].replicate(32))
+                col = col | (results[i][j] & self.row_ev[i].replicate(32))
             m.d.comb += self.row_data[j].eq(col)
         return m
 

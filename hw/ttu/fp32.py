@@ -39,9 +39,10 @@ class FP32Add(wiring.Component):
 
     Parameters
     ----------
-    pipelined : bool
-        Register between alignment/add and normalisation/rounding: ``s`` is
-        then valid one cycle after ``a``/``b`` (default: combinational).
+    pipelined : bool or int
+        Register stages (0..3; ``True`` means 1): ``s`` is valid that many cycles
+        after ``a``/``b``. Cuts, in the order they are added: after the add, after
+        the alignment, after the normalisation (default: combinational).
 
     Attributes
     ----------
@@ -53,12 +54,12 @@ class FP32Add(wiring.Component):
     """
 
     def __init__(self, *, pipelined=False):
-        self._pipelined = bool(pipelined)
+        self._latency = check_int("pipelined", int(pipelined), min=0, max=3)
         super().__init__({"a": In(32), "b": In(32), "s": Out(32)})
 
     @property
     def latency(self):
-        return int(self._pipelined)
+        return self._latency
 
     def elaborate(self, platform):
         m = Module()
@@ -93,8 +94,6 @@ class FP32Add(wiring.Component):
             ys.eq((Y >> dc) | lost),  # jam the sticky bit
         ]
 
-        raw = Signal(28)
-        m.d.comb += raw.eq(Mux(sx == sy, X + ys, X - ys))
         special = Signal(2)  # 0 finite, 1 NaN, 2 a is Inf, 3 b is Inf
         with m.If(a_nan | b_nan | (a_inf & b_inf & (a[31] != b[31]))):
             m.d.comb += special.eq(1)
@@ -102,14 +101,24 @@ class FP32Add(wiring.Component):
             m.d.comb += special.eq(2)
         with m.Elif(b_inf):
             m.d.comb += special.eq(3)
-        pl = self._pipelined
-        raw = _stage(m, raw, "add_raw", pl)
-        ex = _stage(m, ex, "add_ex", pl)
-        same = _stage(m, sx == sy, "add_same", pl)
-        sx = _stage(m, sx, "add_sx", pl)
-        special = _stage(m, special, "add_special", pl)
-        a_s = _stage(m, a[31], "add_a_sign", pl)
-        b_s = _stage(m, b[31], "add_b_sign", pl)
+        same = Signal()
+        exs = Signal(8)
+        m.d.comb += [same.eq(sx == sy), exs.eq(ex)]
+        a_s, b_s = a[31], b[31]
+        lat = self._latency
+
+        def cut(name, values):
+            return [_stage(m, v, f"add_{name}{i}", True) for i, v in enumerate(values)]
+
+        if lat >= 2:  # after the alignment
+            X, ys, exs, same, sx, special, a_s, b_s = cut(
+                "al", [X, ys, exs, same, sx, special, a_s, b_s])
+        raw = Signal(28)
+        m.d.comb += raw.eq(Mux(same, X + ys, X - ys))
+        if lat >= 1:  # after the add
+            raw, exs, same, sx, special, a_s, b_s = cut(
+                "raw", [raw, exs, same, sx, special, a_s, b_s])
+        ex = exs
 
         z = Signal(28)
         e = Signal(signed(11))
@@ -127,6 +136,8 @@ class FP32Add(wiring.Component):
             # Stop normalising at exponent 1 (the result is then subnormal).
             m.d.comb += sh.eq(Mux(lz > ex - 1, ex - 1, lz))
             m.d.comb += [z.eq((diff << sh)[:27]), e.eq(ex - sh)]
+        if lat >= 3:  # after the normalisation
+            z, e, same, sx, special, a_s, b_s = cut("nrm", [z, e, same, sx, special, a_s, b_s])
 
         q = z[3:27]
         up = z[2] & ((z[:2] != 0) | q[0])
@@ -161,9 +172,11 @@ class IntToFP32(wiring.Component):
         Width of the two's-complement ``value``, >= 2.
     exp_width : int
         Width of the signed ``exp``.
-    pipelined : bool
-        Register after leading-one detection and normalisation: ``result`` is
-        then valid one cycle after the inputs (default: combinational).
+    pipelined : bool or int
+        Register stages (0..4; ``True`` means 1): ``result`` is valid that many
+        cycles after the inputs. Cuts, in the order they are added: after the
+        normalisation, after the magnitude, after the leading-one search, after
+        the rounding shift (default: combinational).
 
     Attributes
     ----------
@@ -176,7 +189,7 @@ class IntToFP32(wiring.Component):
     """
 
     def __init__(self, *, width, exp_width=11, pipelined=False):
-        self._pipelined = bool(pipelined)
+        self._latency = check_int("pipelined", int(pipelined), min=0, max=4)
         self._width = check_int("width", width, min=2)
         self._exp_width = check_int("exp_width", exp_width, min=2, max=16)
         super().__init__({
@@ -188,39 +201,58 @@ class IntToFP32(wiring.Component):
 
     @property
     def latency(self):
-        return int(self._pipelined)
+        return self._latency
 
     def elaborate(self, platform):
         m = Module()
         w = self._width
         wn = max(w, 26)
+        lat = self._latency
+
+        def cut(name, values):
+            return [_stage(m, v, f"conv_{name}{i}", True) for i, v in enumerate(values)]
+
         v = self.value
         sign = v[w - 1]
         mag = Signal(unsigned(wn))
         m.d.comb += mag.eq(Mux(sign, -v, v))
-        p = _lead_one(m, mag, wn, "conv_lead")
+        exp = self.exp
+        nan = Signal()
+        m.d.comb += nan.eq(self.nan | (self.pinf & self.ninf))
+        pinf, ninf = self.pinf, self.ninf
+        if lat >= 2:  # after the magnitude
+            mag, exp, sign, nan, pinf, ninf = cut("mag", [mag, exp, sign, nan, pinf, ninf])
+        # Leading one: its index p and the normalising left shift wn - 1 - p.
+        p = Signal(range(max(wn, 2)))
         lsh = Signal(range(wn))
+        for k in range(wn):
+            with m.If(mag[k]):
+                m.d.comb += [p.eq(k), lsh.eq(wn - 1 - k)]
+        if lat >= 3:  # after the leading-one search
+            mag, p, lsh, exp, sign, nan, pinf, ninf = cut(
+                "lead", [mag, p, lsh, exp, sign, nan, pinf, ninf])
         norm = Signal(wn)
-        m.d.comb += [lsh.eq(wn - 1 - p), norm.eq((mag << lsh)[:wn])]
+        m.d.comb += norm.eq((mag << lsh)[:wn])
         ep = Signal(signed(self._exp_width + 8))
-        m.d.comb += ep.eq(self.exp + p)
-        pl = self._pipelined
-        norm = _stage(m, norm, "conv_norm", pl)
-        ep = _stage(m, ep, "conv_ep", pl)
-        sign = _stage(m, sign, "conv_sign", pl)
-        is_zero = _stage(m, mag == 0, "conv_zero", pl)
-        nan = _stage(m, self.nan | (self.pinf & self.ninf), "conv_nan", pl)
-        pinf = _stage(m, self.pinf, "conv_pinf", pl)
-        ninf = _stage(m, self.ninf, "conv_ninf", pl)
+        m.d.comb += ep.eq(exp + p)
+        is_zero = Signal()
+        m.d.comb += is_zero.eq(mag == 0)
         # Extra right shift for subnormal results, clamped so everything
-        # (including the guard bit) falls below the result.
+        # (including the guard bit) falls below the result; computed beside the
+        # normalisation so that the rounding stage only shifts.
         sub = Signal(range(27))
         under = Signal(signed(self._exp_width + 9))
         m.d.comb += under.eq(-126 - ep)
         m.d.comb += sub.eq(Mux(under <= 0, 0, Mux(under > 26, 26, under)))
         t = Signal(range(wn + 3))
         t1 = Signal(range(wn + 3))
-        m.d.comb += [t.eq(wn - 24 + sub), t1.eq(wn - 25 + sub)]
+        normal = Signal()
+        e126 = Signal(signed(self._exp_width + 9))
+        m.d.comb += [t.eq(wn - 24 + sub), t1.eq(wn - 25 + sub), normal.eq(sub == 0),
+                     e126.eq(ep + 126)]
+        if lat >= 1:  # after the normalisation
+            norm, t, t1, normal, e126, sign, is_zero, nan, pinf, ninf = cut(
+                "norm", [norm, t, t1, normal, e126, sign, is_zero, nan, pinf, ninf])
         q = Signal(25)
         guard = Signal()
         sticky = Signal()
@@ -229,11 +261,14 @@ class IntToFP32(wiring.Component):
             guard.eq((norm >> t1)[0]),
             sticky.eq((norm & ~(Const((1 << wn) - 1, wn) << t1)[:wn]) != 0),
         ]
+        if lat >= 4:  # after the rounding shift
+            q, guard, sticky, normal, e126, sign, is_zero, nan, pinf, ninf = cut(
+                "rsh", [q, guard, sticky, normal, e126, sign, is_zero, nan, pinf, ninf])
         qr = Signal(25)
         m.d.comb += qr.eq(q + (guard & (sticky | q[0])))
         bits = Signal(signed(self._exp_width + 40))
-        with m.If(sub == 0):
-            m.d.comb += bits.eq(((ep + 126) << 23) + qr)
+        with m.If(normal):
+            m.d.comb += bits.eq((e126 << 23) + qr)
         with m.Else():
             m.d.comb += bits.eq(qr)
         mag32 = Mux(bits >= F32_INF, F32_INF, bits[:31])

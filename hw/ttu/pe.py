@@ -1,14 +1,17 @@
-"""Output-stationary MX processing element.
+"""Output-stationary MX processing element and the shared block tail of a PE row.
 
-One PE owns one output ``C[i, j]``. Every valid beat it multiplies one element
-pair (or, in packed mode, two FP4/FP6 pairs from the two 6-bit halves of the
-lane) exactly, adds the products into a wide two's-complement block sum, and on
-the block's last beat hands ``(sum, lsbA + lsbB + scaleA + scaleB - 254)`` to a
-four-stage tail: round to FP32 (:class:`~hw.ttu.fp32.IntToFP32`), then add into
-the FP32 accumulator (:class:`~hw.ttu.fp32.FP32Add`). On the tile's last beat
-the final sum goes to ``result`` and the accumulator restarts from +0.
+One :class:`PE` owns one output ``C[i, j]``. Every valid beat it multiplies one
+element pair (or, in packed mode, two FP4/FP6 pairs from the two 6-bit halves
+of the lane) exactly and adds the products into a wide two's-complement block
+sum. On the block's last beat it hands the exact sum (with the block's scales
+and NaN/Inf flags) to the :class:`BlockTail` of its row group: the rounding to
+FP32 (:class:`~hw.ttu.fp32.IntToFP32`) and the FP32 accumulation
+(:class:`~hw.ttu.fp32.FP32Add`) happen once per block, and in the skewed array
+the PEs of a row finish their blocks on distinct cycles, so one tail serves up
+to :data:`GROUP` PEs, time-multiplexed, with one FP32 accumulator register per
+PE.
 """
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,10 +21,23 @@ from hw.common.params import check_choice, check_int
 
 from .fp32 import FP32Add, IntToFP32
 
-__all__ = ["PE", "a_layout", "b_layout", "acc_width", "LATENCY"]
+__all__ = ["PE", "BlockTail", "OperandDecode", "a_layout", "b_layout", "op_layout", "blk_layout",
+           "acc_width",
+           "LATENCY", "BLOCK_LATENCY", "TAIL_LATENCY", "GROUP"]
 
-#: Cycles from a beat on ``a_in`` to its effect on ``result`` (tile end).
-LATENCY = 6
+#: Cycles from a beat on ``a_in`` to the PE's block output (``blk``) for a block end.
+BLOCK_LATENCY = 3
+#: Register stages of the tail's rounder and adder (see :class:`BlockTail`).
+_CONV_STAGES = 4
+_ADD_STAGES = 3
+#: Cycles from a PE's block output to the FP32 result register in its tail.
+TAIL_LATENCY = 3 + _CONV_STAGES + _ADD_STAGES
+#: Cycles from a beat on ``a_in`` to its effect on the result (tile end).
+LATENCY = BLOCK_LATENCY + TAIL_LATENCY
+#: PEs sharing one tail: block ends of one row are >= 8 beats apart in the
+#: row's activation chain (the smallest block: 16 elements, two per beat), so at
+#: most one of 8 neighbouring PEs finishes a block in any cycle.
+GROUP = 8
 
 
 def lane_width(packed):
@@ -29,20 +45,57 @@ def lane_width(packed):
     return 12 if packed else 8
 
 
-def a_layout(packed):
-    """Horizontal (activation) link: data, scale and the control travelling with it."""
+def _op_widths(formats, packed):
+    """(lane-0 operand bits, lane-0 has a coarse shift bit, lane-1 operand bits)."""
+    sw = max(1, max(max_shift(f) for f in formats).bit_length())
+    lo_max = (1 << min(sw, 4)) - 1
+    w0 = max((max_mant(f) << min(max_shift(f), lo_max)).bit_length() for f in formats)
+    assert w0 <= 18, w0  # one MULT18X18D per product
+    narrow = [f for f in formats if f in NARROW_FORMATS]
+    w1 = max((max_mant(f) << max_shift(f)).bit_length() for f in narrow) if packed else 0
+    return w0, sw > 4, w1
+
+
+def op_layout(formats, packed):
+    """A decoded element lane (see :class:`OperandDecode`)."""
+    w0, _, w1 = _op_widths(formats, packed)
+    fields = {
+        "m0": w0,     # mant << shift[:4] of the (lower) element
+        "hi": 1,      # shift[4] (E5M2 only): a further << 16
+        "s0": 1,      # sign
+        "nan": 1, "inf": 1, "zero": 1,
+    }
+    if packed:
+        fields.update({"m1": w1, "s1": 1})  # upper FP4/FP6 element (0 unless packed)
+    return data.StructLayout(fields)
+
+
+def a_layout(formats, packed):
+    """Horizontal (activation) link: decoded lane, scale and the control travelling with it."""
     return data.StructLayout({
         "valid": 1,      # the beat carries elements (else a bubble)
-        "data": lane_width(packed),
+        "op": op_layout(formats, packed),
         "scale": 8,      # E8M0 scale of the block (sampled on blk_last)
         "blk_last": 1,   # last beat of a scale block
         "tile_last": 1,  # last beat of the output tile
     })
 
 
-def b_layout(packed):
+def b_layout(formats, packed):
     """Vertical (weight) link."""
-    return data.StructLayout({"data": lane_width(packed), "scale": 8})
+    return data.StructLayout({"op": op_layout(formats, packed), "scale": 8})
+
+
+def blk_layout(width):
+    """PE -> tail: one finished block (all zero while ``valid`` is low, so the
+    outputs of a group can be OR-ed)."""
+    return data.StructLayout({
+        "valid": 1,
+        "tile_last": 1,
+        "sum": signed(width),  # exact block sum in units of 2**(lsbA + lsbB)
+        "scale_a": 8, "scale_b": 8,
+        "nan": 1, "pinf": 1, "ninf": 1,
+    })
 
 
 def acc_width(formats, block):
@@ -51,8 +104,91 @@ def acc_width(formats, block):
     return (big * big * block).bit_length() + 1
 
 
+def _preshift(m, dec, lo_bits, width, name):
+    """``mant << shift[:lo_bits]`` of a decoded element as a ``width``-bit operand."""
+    v = Signal(width, name=name)
+    sh = dec.shift[:lo_bits] if lo_bits else 0
+    m.d.comb += v.eq(dec.mant << sh)
+    return v
+
+
+def _check_formats(formats, packed):
+    formats = tuple(formats)
+    if not formats or any(f not in FORMAT_SELECT for f in formats):
+        raise ValueError(f"formats must be a non-empty subset of {ALL_FORMATS}, not {formats!r}")
+    if packed and not any(f in NARROW_FORMATS for f in formats):
+        raise ValueError("packed needs at least one of the narrow formats "
+                         f"{NARROW_FORMATS} in formats")
+    return formats
+
+
+class OperandDecode(wiring.Component):
+    """Decode one element lane for the PEs (combinational; once per array edge lane).
+
+    The element ``(-1)**s * mant * 2**shift`` (:class:`~hw.common.mx.MXElementDecode`)
+    becomes ``m0 = mant << shift[:4]`` (<= 18 bits, a DSP operand) and
+    ``hi = shift[4:]`` (E5M2 only), so that a product is
+    ``m0A * m0B << 16 * (hiA + hiB)``. With packing, the upper 6-bit half is a
+    second FP4/FP6 element ``m1 = mant << shift`` (zero unless ``pack``).
+
+    Parameters
+    ----------
+    formats : tuple of str
+        Element formats supported at run time.
+    packed : bool
+        12-bit lanes with a second FP4/FP6 element.
+
+    Attributes
+    ----------
+    code : In(lane_width(packed))
+    select : In(3)
+    pack : In(1)
+    op : Out(op_layout(formats, packed))
+    """
+
+    def __init__(self, *, formats=ALL_FORMATS, packed=True):
+        self._packed = bool(packed)
+        self._formats = _check_formats(formats, self._packed)
+        super().__init__({
+            "code": In(lane_width(self._packed)),
+            "select": In(3),
+            "pack": In(1),
+            "op": Out(op_layout(self._formats, self._packed)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w0, has_hi, w1 = _op_widths(self._formats, self._packed)
+        m.submodules.dec0 = d0 = MXElementDecode(formats=self._formats)
+        m.d.comb += [d0.code.eq(self.code[:8]), d0.select.eq(self.select)]
+        lo_bits = min(d0.shift_width, 4)
+        m.d.comb += [
+            self.op.m0.eq(_preshift(m, d0, lo_bits, w0, "pre0")),
+            self.op.s0.eq(d0.sign),
+            self.op.nan.eq(d0.nan), self.op.inf.eq(d0.inf), self.op.zero.eq(d0.zero),
+        ]
+        if has_hi:
+            m.d.comb += self.op.hi.eq(d0.shift[4:])
+        if self._packed:
+            narrow = tuple(f for f in self._formats if f in NARROW_FORMATS)
+            m.submodules.dec1 = d1 = MXElementDecode(formats=narrow)
+            m.d.comb += [d1.code.eq(self.code[6:12]), d1.select.eq(self.select)]
+            m.d.comb += [
+                self.op.m1.eq(Mux(self.pack, _preshift(m, d1, d1.shift_width, w1, "pre1"), 0)),
+                self.op.s1.eq(d1.sign),
+            ]
+        return m
+
+
 class PE(wiring.Component):
-    """One MX multiply-accumulate cell of the systolic array.
+    """One MX multiply-accumulate cell of the systolic array (exact block sums).
+
+    The operands arrive decoded (:class:`OperandDecode` at the array edge, passed
+    on from PE to PE). Pipeline (:data:`BLOCK_LATENCY` = 3): M products (one
+    MULT18X18D each); S sign and add of the two packed pairs (38 bits); B shift
+    by ``16 * (hiA + hiB)`` (E5M2 only) and add into the ``acc_width`` block sum.
+    On ``blk_last`` the total leaves on ``blk`` (one cycle) and the sum restarts
+    at 0.
 
     Parameters
     ----------
@@ -69,161 +205,211 @@ class PE(wiring.Component):
         Activation link from the left / to the right (registered pass-through).
     b_in, b_out : In/Out(b_layout)
         Weight link from above / downwards (registered pass-through).
-    fmt_a, fmt_b : In(3)
-        Runtime format selects (static during a GEMM).
-    pack : In(1)
-        Lanes hold two 6-bit elements (both formats must be FP4/FP6).
-    result : Out(32)
-        FP32 result of the last finished tile (held until the next one).
-    result_valid : Out(1)
-        One-cycle pulse when ``result`` is updated.
+    blk : Out(blk_layout(width))
+        The finished block, ``BLOCK_LATENCY`` cycles after its last beat; zero
+        in every other cycle.
     """
 
     def __init__(self, *, formats=ALL_FORMATS, block=32, packed=True):
-        formats = tuple(formats)
-        if not formats or any(f not in FORMAT_SELECT for f in formats):
-            raise ValueError(f"formats must be a non-empty subset of {ALL_FORMATS}, not {formats!r}")
-        self._formats = formats
-        self._block = check_choice("block", block, (16, 32))
         self._packed = bool(packed)
-        self._narrow = tuple(f for f in formats if f in NARROW_FORMATS)
-        if self._packed and not self._narrow:
-            raise ValueError("packed needs at least one of the narrow formats "
-                             f"{NARROW_FORMATS} in formats")
-        self.width = acc_width(formats, block)
+        self._formats = _check_formats(formats, self._packed)
+        self._block = check_choice("block", block, (16, 32))
+        self.width = acc_width(self._formats, block)
         super().__init__({
-            "a_in": In(a_layout(self._packed)),
-            "b_in": In(b_layout(self._packed)),
-            "a_out": Out(a_layout(self._packed)),
-            "b_out": Out(b_layout(self._packed)),
-            "fmt_a": In(3),
-            "fmt_b": In(3),
-            "pack": In(1),
-            "result": Out(32),
-            "result_valid": Out(1),
+            "a_in": In(a_layout(self._formats, self._packed)),
+            "b_in": In(b_layout(self._formats, self._packed)),
+            "a_out": Out(a_layout(self._formats, self._packed)),
+            "b_out": Out(b_layout(self._formats, self._packed)),
+            "blk": Out(blk_layout(self.width)),
         })
         # Exposed for formal checks.
-        self.blk_sum = Signal(signed(self.width))
-        self.acc = Signal(32)
+        self.blk_sum = Signal(signed(self.width), reset_less=True)
 
-    def invariants(self):
-        return []
-
-    def _product(self, m, da, db, name):
-        """Signed exact product of two decoded elements plus its special flags."""
-        prod = Signal(self.width, name=f"{name}_mag")
-        wa, wb = da.shift.shape().width, db.shift.shape().width
-        sh = Signal(range((1 << wa) + (1 << wb)), name=f"{name}_sh")
-        m.d.comb += [sh.eq(da.shift + db.shift), prod.eq((da.mant * db.mant) << sh)]
-        p = Signal(signed(self.width), name=name)
-        neg = da.sign ^ db.sign
-        m.d.comb += p.eq(Mux(neg, -prod, prod))
-        nan = da.nan | db.nan | (da.inf & db.zero) | (db.inf & da.zero)
-        inf = (da.inf | db.inf) & ~nan
-        return p, nan, inf & ~neg, inf & neg
+    @property
+    def formats(self):
+        return self._formats
 
     def elaborate(self, platform):
         m = Module()
         a, b = self.a_in, self.b_in
         m.d.sync += [self.a_out.eq(a), self.b_out.eq(b)]
+        w0, has_hi, w1 = _op_widths(self._formats, self._packed)
+        oa, ob = a.op, b.op
 
-        m.submodules.dec_a0 = da0 = MXElementDecode(formats=self._formats)
-        m.submodules.dec_b0 = db0 = MXElementDecode(formats=self._formats)
-        m.d.comb += [da0.code.eq(a.data[:8]), da0.select.eq(self.fmt_a),
-                     db0.code.eq(b.data[:8]), db0.select.eq(self.fmt_b)]
-        p0, nan, pinf, ninf = self._product(m, da0, db0, "p0")
-        prods = Signal(signed(self.width))
+        # Stage M: exact mantissa products (DSP multipliers), signs, classes.
+        ctrl = data.StructLayout({"valid": 1, "blk_last": 1, "tile_last": 1,
+                                  "scale_a": 8, "scale_b": 8})
+        m_ctl = Signal(ctrl)
+        m.d.sync += [m_ctl.valid.eq(a.valid), m_ctl.blk_last.eq(a.blk_last),
+                     m_ctl.tile_last.eq(a.tile_last), m_ctl.scale_a.eq(a.scale),
+                     m_ctl.scale_b.eq(b.scale)]
+        m_p0 = Signal(2 * w0)
+        m_hi = Signal(range(3))
+        m_neg0 = Signal()
+        m_flags = Signal(3)
+        nan = oa.nan | ob.nan | (oa.inf & ob.zero) | (ob.inf & oa.zero)
+        inf = (oa.inf | ob.inf) & ~nan
+        neg = oa.s0 ^ ob.s0
+        m.d.sync += [m_p0.eq(oa.m0 * ob.m0), m_neg0.eq(neg),
+                     m_flags.eq(Cat(nan, inf & ~neg, inf & neg))]
+        if has_hi:
+            m.d.sync += m_hi.eq(oa.hi + ob.hi)
+        wn = 2 * w0 + 2
         if self._packed:
-            # The second half-lane: a narrow (<= 4-bit mantissa) multiplier used only
-            # when both operands are FP4/FP6, so packing doubles the MAC rate.
-            m.submodules.dec_a1 = da1 = MXElementDecode(formats=self._narrow)
-            m.submodules.dec_b1 = db1 = MXElementDecode(formats=self._narrow)
-            m.d.comb += [da1.code.eq(a.data[6:12]), da1.select.eq(self.fmt_a),
-                         db1.code.eq(b.data[6:12]), db1.select.eq(self.fmt_b)]
-            p1, _, _, _ = self._product(m, da1, db1, "p1")
-            m.d.comb += prods.eq(p0 + Mux(self.pack, p1, 0))
+            m_p1 = Signal(2 * w1)
+            m_neg1 = Signal()
+            m.d.sync += [m_p1.eq(oa.m1 * ob.m1), m_neg1.eq(oa.s1 ^ ob.s1)]
+
+        # Stage S: the beat's product sum before the coarse shift, with the lane-0
+        # product in ones' complement when negative (its +1 is the carry-in of the
+        # block-sum adder): q = n - neg0 where n = (-1)**s0 p0 + (-1)**s1 p1.
+        s_q = Signal(signed(wn))
+        s_ctl, s_hi, s_neg0 = Signal(ctrl), Signal.like(m_hi), Signal()
+        s_flags = Signal(3)
+        p0e = Signal(signed(wn))
+        m.d.comb += p0e.eq(m_p0)
+        x0 = p0e ^ Mux(m_neg0, -1, 0)
+        if self._packed:
+            m.d.sync += s_q.eq(x0 + Mux(m_neg1, -m_p1, m_p1))
         else:
-            m.d.comb += prods.eq(p0)
-        lsb_a = format_lsb(m, self.fmt_a, self._formats)
-        lsb_b = format_lsb(m, self.fmt_b, self._formats)
+            m.d.sync += s_q.eq(x0)
+        m.d.sync += [s_ctl.eq(m_ctl), s_hi.eq(m_hi), s_flags.eq(m_flags), s_neg0.eq(m_neg0)]
 
-        # Stage P: the beat's exact product sum, flags and block exponent.
-        p_valid = Signal()
-        p_blk_last = Signal()
-        p_tile_last = Signal()
-        p_sum = Signal(signed(self.width))
-        p_exp = Signal(signed(11))
-        p_nan = Signal()
-        p_pinf = Signal()
-        p_ninf = Signal()
-        m.d.sync += [
-            p_valid.eq(a.valid), p_blk_last.eq(a.blk_last), p_tile_last.eq(a.tile_last),
-            p_sum.eq(prods),
-            p_exp.eq(lsb_a + lsb_b + a.scale + b.scale - 254),
-            p_nan.eq(nan | (a.blk_last & ((a.scale == 0xFF) | (b.scale == 0xFF)))),
-            p_pinf.eq(pinf), p_ninf.eq(ninf),
-        ]
-
-        flag_nan = Signal()
-        flag_pinf = Signal()
-        flag_ninf = Signal()
+        # Stage B: coarse shift (ones shifted in below a negative lane-0 product, so
+        # that +1 completes its two's complement), block sum, block end.
+        shifted = Signal(signed(self.width))
+        if has_hi:
+            with m.Switch(s_hi):
+                for h in range(3):
+                    with m.Case(h):
+                        m.d.comb += shifted.eq(Cat(s_neg0.replicate(16 * h), s_q).as_signed())
+        else:
+            m.d.comb += shifted.eq(s_q)
         total = Signal(signed(self.width))
-        m.d.comb += total.eq(self.blk_sum + p_sum)
+        # One carry chain: {blk_sum, 1} + {shifted, neg0}, dropping the low bit.
+        wide = Signal(signed(self.width + 1))
+        m.d.comb += [wide.eq(Cat(1, self.blk_sum).as_signed() + Cat(s_neg0, shifted).as_signed()),
+                     total.eq(wide[1:])]
+        flags = Signal(3, reset_less=True)  # nan, pinf, ninf seen in the block so far
+        m.d.sync += self.blk.eq(0)
+        end = s_ctl.valid & s_ctl.blk_last
+        with m.If(end):
+            m.d.sync += [
+                self.blk.valid.eq(1),
+                self.blk.tile_last.eq(s_ctl.tile_last),
+                self.blk.sum.eq(total),
+                self.blk.scale_a.eq(s_ctl.scale_a),
+                self.blk.scale_b.eq(s_ctl.scale_b),
+                Cat(self.blk.nan, self.blk.pinf, self.blk.ninf).eq(flags | s_flags),
+            ]
+        # The block sum and flags clear with the reset or at a block end: one
+        # synchronous reset of the flip-flops, no clear multiplexer.
+        with m.If(ResetSignal() | end):
+            m.d.sync += [self.blk_sum.eq(0), flags.eq(0)]
+        with m.Elif(s_ctl.valid):
+            m.d.sync += [self.blk_sum.eq(total), flags.eq(flags | s_flags)]
+        return m
 
-        # Stage C: block sum ready for rounding.
-        c_go = Signal()
-        c_tile_last = Signal()
-        c_sum = Signal(signed(self.width))
-        c_exp = Signal(signed(11))
-        c_nan = Signal()
-        c_pinf = Signal()
-        c_ninf = Signal()
-        m.d.sync += c_go.eq(0)
-        with m.If(p_valid):
-            with m.If(p_blk_last):
-                m.d.sync += [
-                    c_go.eq(1),
-                    c_tile_last.eq(p_tile_last),
-                    c_sum.eq(total),
-                    c_exp.eq(p_exp),
-                    c_nan.eq(flag_nan | p_nan),
-                    c_pinf.eq(flag_pinf | p_pinf),
-                    c_ninf.eq(flag_ninf | p_ninf),
-                    self.blk_sum.eq(0),
-                    flag_nan.eq(0), flag_pinf.eq(0), flag_ninf.eq(0),
-                ]
-            with m.Else():
-                m.d.sync += [
-                    self.blk_sum.eq(total),
-                    flag_nan.eq(flag_nan | p_nan),
-                    flag_pinf.eq(flag_pinf | p_pinf),
-                    flag_ninf.eq(flag_ninf | p_ninf),
-                ]
 
-        # Stage V (two cycles): FP32 block value.
-        m.submodules.round = rnd = IntToFP32(width=self.width, exp_width=11, pipelined=True)
-        m.d.comb += [rnd.value.eq(c_sum), rnd.exp.eq(c_exp), rnd.nan.eq(c_nan),
-                     rnd.pinf.eq(c_pinf), rnd.ninf.eq(c_ninf)]
-        c2_go = Signal()
-        c2_tile_last = Signal()
-        m.d.sync += [c2_go.eq(c_go), c2_tile_last.eq(c_tile_last)]
-        v_go = Signal()
-        v_tile_last = Signal()
-        v_bits = Signal(32)
-        m.d.sync += [v_go.eq(c2_go), v_tile_last.eq(c2_tile_last), v_bits.eq(rnd.result)]
+class BlockTail(wiring.Component):
+    """FP32 rounding and accumulation shared by up to :data:`GROUP` PEs of a row.
 
-        # Stage A (two cycles): FP32 accumulate, blocks in arrival (increasing k) order.
-        # The accumulator is read two cycles before it is written; block ends of one
-        # PE are >= 8 beats apart (the controller's smallest block), so no hazard.
-        m.submodules.add = add = FP32Add(pipelined=True)
-        m.d.comb += [add.a.eq(self.acc), add.b.eq(v_bits)]
-        w_go = Signal()
-        w_tile_last = Signal()
-        m.d.sync += [w_go.eq(v_go), w_tile_last.eq(v_tile_last)]
-        m.d.sync += self.result_valid.eq(w_go & w_tile_last)
-        with m.If(w_go):
-            with m.If(w_tile_last):
-                m.d.sync += [self.result.eq(add.s), self.acc.eq(0)]
-            with m.Else():
-                m.d.sync += self.acc.eq(add.s)
+    At most one of the PEs presents a finished block (``blk[j].valid``) in any
+    cycle (the array guarantees it, see :data:`GROUP`). Pipeline
+    (:data:`TAIL_LATENCY` cycles from ``blk`` to ``results``): X select the block
+    and form its exponent ``lsbA + lsbB + sA + sB - 254`` (NaN for a 0xFF scale);
+    ``IntToFP32`` (4 stages); V the FP32 block value and the PE's accumulator;
+    ``FP32Add`` (3 stages); W write the accumulator, or on the tile's last block
+    the result register (the accumulator restarts at +0). A PE's accumulator is
+    read 5 cycles before its new value is visible and its blocks are >= 8 cycles apart, so
+    there is no hazard.
+
+    Parameters
+    ----------
+    n : int
+        Number of PEs served (1..GROUP).
+    width : int
+        Width of the exact block sums (``PE.width``).
+    formats : tuple of str
+        Element formats supported at run time.
+
+    Attributes
+    ----------
+    blk : In(ArrayLayout(blk_layout(width), n))
+        The PEs' block outputs.
+    fmt_a, fmt_b : In(3)
+        Runtime format selects.
+    results : Out(ArrayLayout(32, n))
+        FP32 result of each PE's last finished tile (held until the next one).
+    """
+
+    def __init__(self, *, n, width, formats=ALL_FORMATS):
+        self._n = check_int("n", n, min=1, max=GROUP)
+        self._width = check_int("width", width, min=2)
+        self._formats = tuple(formats)
+        super().__init__({
+            "blk": In(data.ArrayLayout(blk_layout(width), n)),
+            "fmt_a": In(3), "fmt_b": In(3),
+            "results": Out(data.ArrayLayout(32, n)),
+        })
+        self.acc = [Signal(32, name=f"acc{j}") for j in range(n)]
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._n
+        # Stage X: the (single) valid block of the group.
+        any_blk = Signal(blk_layout(self._width))
+        sel = Signal(range(max(n, 2)))
+        or_blk = 0
+        or_sel = 0
+        for j in range(n):
+            or_blk = or_blk | self.blk[j].as_value()
+            if j:
+                or_sel = or_sel | Mux(self.blk[j].valid, j, 0)
+        m.d.comb += [any_blk.eq(or_blk), sel.eq(or_sel)]
+        lsb = Signal(signed(11))
+        m.d.comb += lsb.eq(format_lsb(m, self.fmt_a, self._formats)
+                           + format_lsb(m, self.fmt_b, self._formats) - 254)
+        x = Signal(blk_layout(self._width))
+        x_sel = Signal.like(sel)
+        x_exp = Signal(signed(11))
+        m.d.sync += [x.eq(any_blk), x_sel.eq(sel),
+                     x_exp.eq(any_blk.scale_a + any_blk.scale_b + lsb)]
+
+        m.submodules.round = rnd = IntToFP32(width=self._width, exp_width=11,
+                                             pipelined=_CONV_STAGES)
+        m.d.comb += [rnd.value.eq(x.sum), rnd.exp.eq(x_exp),
+                     rnd.nan.eq(x.nan | (x.scale_a == 0xFF) | (x.scale_b == 0xFF)),
+                     rnd.pinf.eq(x.pinf), rnd.ninf.eq(x.ninf)]
+        go, tile, s = x.valid, x.tile_last, x_sel
+        for k in range(_CONV_STAGES):
+            g2, t2, s2 = Signal(name=f"c{k}_go"), Signal(name=f"c{k}_tile"), Signal.like(sel, name=f"c{k}_sel")
+            m.d.sync += [g2.eq(go), t2.eq(tile), s2.eq(s)]
+            go, tile, s = g2, t2, s2
+
+        # Stage V: block value and the PE's accumulator, read here.
+        v_go, v_tile, v_sel = Signal(), Signal(), Signal.like(sel)
+        v_bits, v_acc = Signal(32), Signal(32)
+        m.d.sync += [v_go.eq(go), v_tile.eq(tile), v_sel.eq(s), v_bits.eq(rnd.result)]
+        with m.Switch(s):
+            for j in range(n):
+                with m.Case(j):
+                    m.d.sync += v_acc.eq(self.acc[j])
+
+        m.submodules.add = add = FP32Add(pipelined=_ADD_STAGES)
+        m.d.comb += [add.a.eq(v_acc), add.b.eq(v_bits)]
+        go, tile, s = v_go, v_tile, v_sel
+        for k in range(_ADD_STAGES):
+            g2, t2, s2 = Signal(name=f"a{k}_go"), Signal(name=f"a{k}_tile"), Signal.like(sel, name=f"a{k}_sel")
+            m.d.sync += [g2.eq(go), t2.eq(tile), s2.eq(s)]
+            go, tile, s = g2, t2, s2
+
+        # Stage W: accumulate in increasing k order; tile end -> result, restart at +0.
+        wdata = Signal(32)
+        m.d.comb += wdata.eq(Mux(tile, 0, add.s))
+        for j in range(n):
+            with m.If(go & (s == j)):
+                m.d.sync += self.acc[j].eq(wdata)
+                with m.If(tile):
+                    m.d.sync += self.results[j].eq(add.s)
         return m

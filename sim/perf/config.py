@@ -106,7 +106,10 @@ PROTOTYPE = ChipConfig(
     # Descriptor decode (3), AR issue, the AXI read round trip, realignment,
     # the W/B round trip and the completion FIFO: measured 15 at every size.
     dma_latency_cycles=15,
-    ttu_fill_cycles=16,
+    # An accepted activation beat reaches PE (0, 0)'s result 14 cycles later
+    # (input register, edge decode, multiply, block sum, shared FP32 tail).
+    ttu_pe_latency=14,
+    ttu_fill_cycles=8 + 8 + 14,
 )
 
 

@@ -30,15 +30,18 @@ def run_comb(dut, vectors, inputs, outputs):
 
 
 def run_pipe(dut, vectors, inputs, outputs):
-    """Like :func:`run_comb` for a unit with one register stage."""
+    """Like :func:`run_comb` for a pipelined unit: one vector per cycle, results
+    collected ``dut.latency`` cycles later."""
     got = []
+    lat = dut.latency
 
     async def tb(ctx):
-        for vec in vectors:
-            for sig, val in zip(inputs, vec):
+        for n in range(len(vectors) + lat - 1):
+            for sig, val in zip(inputs, vectors[min(n, len(vectors) - 1)]):
                 ctx.set(sig, val)
             await ctx.tick()
-            got.append(tuple(ctx.get(o) for o in outputs))
+            if n >= lat - 1:
+                got.append(tuple(ctx.get(o) for o in outputs))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -54,7 +57,7 @@ def f32_edge_values():
     return specials
 
 
-@pytest.mark.parametrize("pipelined", [False, True])
+@pytest.mark.parametrize("pipelined", [0, 1, 2, 3])
 def test_fp32_add(pipelined):
     rng = np.random.default_rng(21)
     n = 3000
@@ -80,7 +83,7 @@ def test_fp32_add(pipelined):
     assert bad.size == 0, [(hex(pairs[i][0]), hex(pairs[i][1]), hex(got[i]), hex(ref[i])) for i in bad[:5]]
 
 
-@pytest.mark.parametrize("width,pipelined", [(70, False), (20, False), (70, True)])
+@pytest.mark.parametrize("width,pipelined", [(70, 0), (20, 0), (70, 1), (70, 2), (70, 3), (70, 4)])
 def test_int_to_fp32(width, pipelined):
     rng = np.random.default_rng(width)
     vecs = []
