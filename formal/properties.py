@@ -97,3 +97,16 @@ def check_invariants(m, dut):
     """
     for expr, name in getattr(dut, "invariants", lambda: [])():
         m.d.comb += Assert(expr, name)
+
+
+def one_in_one_out(m, dut):
+    """The usual frame around a block with ``i_stream`` and ``o_stream``.
+
+    Free input under the stream rules, free ``ready`` on the output, the
+    output checked against the stream rules, and the block's own
+    ``invariants()`` asserted.
+    """
+    drive_source(m, dut.i_stream, name="i")
+    drive_sink(m, dut.o_stream)
+    check_source(m, dut.o_stream, name="o")
+    check_invariants(m, dut)

@@ -18,7 +18,7 @@ from hw.common import (RoundRobinArbiter, SkidBuffer, StreamArbiter, StreamBroad
                        StreamFIFO)
 from formal import harness
 from formal.properties import (beat, check_invariants, check_occupancy, check_order, check_source,
-                               drive_sink, drive_source)
+                               drive_sink, drive_source, one_in_one_out)
 
 
 class FifoLikeCheck(Elaboratable):
@@ -33,10 +33,7 @@ class FifoLikeCheck(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.dut
-        drive_source(m, dut.i_stream, name="i")
-        drive_sink(m, dut.o_stream)
-        check_source(m, dut.o_stream, name="o")
-        check_invariants(m, dut)
+        one_in_one_out(m, dut)
         occ = Signal(range(self.capacity + 1))
         m.d.comb += occ.eq(self.occupancy(dut))
         m.d.comb += Assert(occ <= self.capacity, "capacity")

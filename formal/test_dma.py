@@ -21,7 +21,8 @@ from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Mux, Signal
 
 from formal import harness
-from formal.properties import beat, check_invariants, check_source, drive_sink, drive_source
+from formal.properties import (beat, check_invariants, check_source, drive_sink, drive_source,
+                               one_in_one_out)
 from hw.dma import DMAEngine, QoSArbiter, RemoteWriter
 from hw.mem import BankedSRAM
 
@@ -173,9 +174,7 @@ class RemoteWriterCheck(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.dut
-        drive_source(m, dut.i_stream, name="i")
-        drive_sink(m, dut.o_stream)
-        check_source(m, dut.o_stream, name="o")
+        one_in_one_out(m, dut)
         n_in, n_out = Signal(8), Signal(8)
         m.d.sync += [n_in.eq(n_in + beat(dut.i_stream)), n_out.eq(n_out + beat(dut.o_stream))]
         held = Signal(8)

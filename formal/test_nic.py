@@ -26,7 +26,8 @@ from amaranth.asserts import AnyConst
 from amaranth.hdl import Assert, Assume, Cat, Const, Cover, Elaboratable, Module, Signal
 
 from formal import harness
-from formal.properties import beat, check_invariants, check_source, drive_sink, drive_source
+from formal.properties import (beat, check_invariants, check_source, drive_sink, drive_source,
+                               one_in_one_out)
 from hw.nic import EthRx, EthTx, Lane, RxWindow
 
 
@@ -40,10 +41,7 @@ class StreamRulesCheck(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.dut
-        drive_source(m, dut.i_stream, name="i")
-        drive_sink(m, dut.o_stream)
-        check_source(m, dut.o_stream, name="o")
-        check_invariants(m, dut)
+        one_in_one_out(m, dut)
         for expr, name in self.covers(dut):
             m.d.comb += Cover(expr, name)
         return m
@@ -76,10 +74,7 @@ class WindowCheck(Elaboratable):
         n, w = self.PSN_BITS, self.w
         mod = 1 << n
         m.submodules.dut = dut = self.dut
-        drive_source(m, dut.i_stream, name="i")
-        drive_sink(m, dut.o_stream)
-        check_source(m, dut.o_stream, name="o")
-        check_invariants(m, dut)
+        one_in_one_out(m, dut)
         v = dut.o_stream.payload
         fire = beat(dut.o_stream)
         k = Signal(n)

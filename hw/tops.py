@@ -12,14 +12,18 @@ from pathlib import Path
 __all__ = ["all_tops", "all_units"]
 
 
+def _block_modules():
+    """Every ``hw.<name>`` package and module except this one, sorted by name."""
+    root = Path(__file__).parent
+    for info in sorted(pkgutil.iter_modules([str(root)]), key=lambda i: i.name):
+        if info.name != "tops":
+            yield importlib.import_module(f"hw.{info.name}")
+
+
 def all_tops():
     """Return ``{name: factory}`` over every ``hw.<block>.TOPS``, sorted by name."""
     tops = {}
-    root = Path(__file__).parent
-    for info in sorted(pkgutil.iter_modules([str(root)]), key=lambda i: i.name):
-        if info.name == "tops":
-            continue
-        module = importlib.import_module(f"hw.{info.name}")
+    for module in _block_modules():
         for name, factory in getattr(module, "TOPS", {}).items():
             if name in tops:
                 raise ValueError(f"duplicate top name {name!r} in hw.{info.name}")
@@ -35,10 +39,6 @@ def all_units():
     user can scale to other sizes.
     """
     units = {}
-    root = Path(__file__).parent
-    for info in sorted(pkgutil.iter_modules([str(root)]), key=lambda i: i.name):
-        if info.name == "tops":
-            continue
-        module = importlib.import_module(f"hw.{info.name}")
+    for module in _block_modules():
         units.update(getattr(module, "UNITS", {}))
     return units

@@ -24,3 +24,6 @@ TOPS = {
     "noc_ni": lambda: NetworkInterface(kx=4, ky=4, x=1, y=1, data_width=12),
     "noc_mesh_2x1": lambda: Mesh(kx=2, ky=1, data_width=6),
 }
+
+#: Replicated units of a top, for the per-unit cost of ``make fpga`` (see :func:`hw.tops.all_units`).
+UNITS = {"noc_mesh_2x1": ("node (router + network interface)", 2)}

@@ -14,3 +14,6 @@ TOPS = {
     "ttu_pe": lambda: PinWrapper(PE()),
     "ttu_8x8": lambda: PinWrapper(TTU(rows=8, cols=8)),
 }
+
+#: Replicated units of a top, for the per-unit cost of ``make fpga`` (see :func:`hw.tops.all_units`).
+UNITS = {"ttu_8x8": ("PE (with its share of tails, edge decode, controller)", 64)}
