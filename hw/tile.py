@@ -48,6 +48,19 @@ _RSUM, _RMAX, _N_TVP_OPS = TVP_OP["RSUM"], TVP_OP["RMAX"], len(TVP_OP)
 ADDR = 16  # SRAM word addresses in records
 
 
+def _feeder_members(addr_width, word_bits):
+    """Ports every engine feeder has: a command from its queue, a completion back,
+    an SRAM read port for records and operands, a write port for results, ``busy``."""
+    port = SRAMPortSignature(addr_width=addr_width, data_width=word_bits)
+    return {
+        "cmd": In(stream.Signature(ARG_BITS)),
+        "done": Out(stream.Signature(1)),
+        "rd": Out(port),
+        "wr": Out(port),
+        "busy": Out(1),
+    }
+
+
 def ttu_record_layout():
     """One TTU record (one SRAM word, >= 128 bits): a GEMM on SRAM operands."""
     return data.StructLayout({
@@ -177,14 +190,7 @@ class TTUFeeder(wiring.Component):
         self._wb = word_bits
         self._words = words
         self._rows = rows
-        port = SRAMPortSignature(addr_width=addr_width, data_width=word_bits)
-        super().__init__({
-            "cmd": In(stream.Signature(ARG_BITS)),
-            "done": Out(stream.Signature(1)),
-            "rd": Out(port),
-            "wr": Out(port),
-            "busy": Out(1),
-        })
+        super().__init__(_feeder_members(addr_width, word_bits))
 
     def elaborate(self, platform):
         m = Module()
@@ -309,14 +315,7 @@ class TVPFeeder(wiring.Component):
         self._tvp = tvp
         self._wb = word_bits
         self._words = words
-        port = SRAMPortSignature(addr_width=addr_width, data_width=word_bits)
-        super().__init__({
-            "cmd": In(stream.Signature(ARG_BITS)),
-            "done": Out(stream.Signature(1)),
-            "rd": Out(port),
-            "wr": Out(port),
-            "busy": Out(1),
-        })
+        super().__init__(_feeder_members(addr_width, word_bits))
 
     def elaborate(self, platform):
         m = Module()
