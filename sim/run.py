@@ -56,6 +56,20 @@ def _trace(res, prog, path, n):
                                     otherData=dict(unit="1 us = 1 clock cycle"))))
 
 
+def _trace_model(path, replay):
+    """Add the model's per-operation schedule to the trace as a second process."""
+    trace = json.loads(path.read_text())
+    events = trace["traceEvents"]
+    events.append(dict(name="process_name", ph="M", pid=1, args=dict(name="model (sim.perf.tile)")))
+    events.append(dict(name="process_name", ph="M", pid=0, args=dict(name="RTL")))
+    for tid, eng in enumerate(("dma", "ttu", "tvp")):
+        events.append(dict(name="thread_name", ph="M", pid=1, tid=tid, args=dict(name=eng)))
+        for a, b, name in replay["spans"][eng]:
+            events.append(dict(name=name, cat=eng, ph="X", pid=1, tid=tid, ts=round(a),
+                               dur=round(b - a)))
+    path.write_text(json.dumps(trace))
+
+
 def run_on_tile(prog, meta, args, *, check=True):
     """Build (cached) and run ``prog`` on the tile RTL; return the report dict."""
     from hw.tile import Tile
@@ -155,25 +169,62 @@ def _rows(prog, op):
                     sram_size=c.sram_size, hbm_size=c.hbm_size).rows(op.rec)
 
 
+#: Compilable workloads: name -> (sim.compiler.workloads function, fixed keywords).
+PROGRAMS = {
+    "transformer": ("transformer_block", {}),
+    "gemm": ("gemm_layer", dict(M=8, K=64, N=64)),
+}
+
+
+def compile_workload(name, params):
+    """``(program, meta)`` of workload ``name`` compiled with ``params``.
+
+    The performance-model test (``tb/test_perf.py``) recompiles the programs
+    recorded in ``docs/measured.json`` with this to replay their schedule.
+    """
+    from sim.compiler import TileConfig
+    from sim.compiler import workloads
+    fn, fixed = PROGRAMS[name]
+    return getattr(workloads, fn)(TileConfig(), **fixed, **params)
+
+
+def _compile_and_run(name, params, args):
+    prog, meta = compile_workload(name, params)
+    rep = run_on_tile(prog, meta, args)
+    if rep.get("ok") and rep.get("bit_exact"):
+        from sim.perf import PROTOTYPE
+        from sim.perf.tile import tile_program_cycles
+        replay = tile_program_cycles(prog, PROTOTYPE)
+        pred = replay["cycles"]
+        rep["model cycles"] = (f"{pred} predicted by sim.perf.tile (schedule replay, prototype "
+                               f"preset): {(pred - rep['cycles']) / rep['cycles']:+.1%}")
+        _trace_model(Path(args.trace) if args.trace else BUILD / "trace.json", replay)
+        if args.record:
+            from scripts.results import record_measurements
+            command = "make sim" + (f' SIMARGS="{" ".join(args.argv)}"' if args.argv else "")
+            record_measurements(f"sim {name} {_params_key(params)}",
+                                [dict(kind="tile_program", workload=name, params=params,
+                                      cycles=rep["cycles"])], command)
+    return rep
+
+
+def _params_key(params):
+    return ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
 @workload("transformer", default=True)
 def transformer(args):
     """One transformer block (attention + softmax, MLP + GELU), MX weights, on the tile RTL."""
-    from sim.compiler import TileConfig
-    from sim.compiler.workloads import transformer_block
-    prog, meta = transformer_block(TileConfig(), seq=args.seq, d_model=args.d_model,
-                                   heads=args.heads, d_ff=args.d_ff,
-                                   wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed)
-    return run_on_tile(prog, meta, args)
+    return _compile_and_run("transformer", dict(
+        seq=args.seq, d_model=args.d_model, heads=args.heads, d_ff=args.d_ff,
+        wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed), args)
 
 
 @workload("gemm")
 def gemm(args):
     """GELU(x @ W + b), weights streamed with double buffering, on the tile RTL."""
-    from sim.compiler import TileConfig
-    from sim.compiler.workloads import gemm_layer
-    prog, meta = gemm_layer(TileConfig(), M=8, K=64, N=64, buffers=args.buffers,
-                            wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed)
-    return run_on_tile(prog, meta, args)
+    return _compile_and_run("gemm", dict(
+        buffers=args.buffers, wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed), args)
 
 
 def _bad(kind):
@@ -267,7 +318,10 @@ def main(argv=None):
                     help="host-side limit (the tile's deadlock watchdog normally fires first)")
     ap.add_argument("--buffers", type=int, default=2, help="gemm: weight buffers (1 or 2)")
     ap.add_argument("--trace", help="trace JSON path (default build/sim/trace.json)")
+    ap.add_argument("--no-record", dest="record", action="store_false",
+                    help="do not store the measured cycles in docs/measured.json")
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     names = sorted(k for k in WORKLOADS if not k.startswith("__"))
     if args.list:
         for name in names:

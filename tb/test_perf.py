@@ -5,7 +5,8 @@ rates; the event-level pipeline equals the closed form where one exists;
 FP4 halves compute-bound GEMM time; decode GEMV is memory bound near the HBM
 roofline; more chips raise tokens/s; bad arguments are rejected by name; the
 prototype preset predicts every RTL cycle count that ``make bench`` recorded
-in ``docs/measured.json`` (DMA copies, TTU GEMMs) within 5 %.
+in ``docs/measured.json`` (DMA copies, TTU GEMMs, and the ``make sim``
+tile programs by a replay of their compiled schedule) within 5 %.
 """
 import json
 import math
@@ -86,6 +87,12 @@ def _predict(entry):
         chip = PROTOTYPE.with_(ttu_rows=entry["rows"], ttu_cols=entry["cols"],
                                ttu_fill_cycles=entry["rows"] + entry["cols"] + PROTOTYPE.ttu_pe_latency)
         return ttu_gemm_cycles(entry["m"], entry["n"], entry["k"], chip, fmt=entry["fmt"])
+    if kind == "tile_program":
+        # The make sim workload, recompiled, its schedule replayed on the model.
+        from sim.perf.tile import tile_program_cycles
+        from sim.run import compile_workload
+        prog, _ = compile_workload(entry["workload"], entry["params"])
+        return tile_program_cycles(prog, PROTOTYPE)["cycles"]
     raise AssertionError(f"no prediction for measured kind {kind!r}")
 
 
@@ -94,6 +101,8 @@ def test_prototype_predicts_rtl_within_5_percent():
     predicted by the prototype preset within 5 %."""
     data = json.loads(MEASURED.read_text())
     assert {"dma", "ttu"} <= set(data), f"measurements missing: have {sorted(data)}"
+    sims = [g for g in data if g.startswith("sim transformer")]
+    assert sims, "no make sim transformer run recorded (run make sim)"
     worst = []
     for group, rec in data.items():
         for e in rec["entries"]:
@@ -102,6 +111,18 @@ def test_prototype_predicts_rtl_within_5_percent():
             worst.append((err, group, e, p))
             assert err <= 0.05, f"{group} {e}: model predicts {p}, RTL took {e['cycles']}"
     assert len(worst) >= 6
+
+
+def test_replay_is_sensitive_to_the_schedule():
+    # The replay follows the program's semaphores: one weight buffer instead of two
+    # serialises DMA and TTU, and the predicted cycles grow.
+    from sim.perf.tile import tile_program_cycles
+    from sim.run import compile_workload
+    one, _ = compile_workload("gemm", dict(buffers=1, wfmt="fp8_e4m3", seed=1))
+    two, _ = compile_workload("gemm", dict(buffers=2, wfmt="fp8_e4m3", seed=1))
+    c1 = tile_program_cycles(one, PROTOTYPE)["cycles"]
+    c2 = tile_program_cycles(two, PROTOTYPE)["cycles"]
+    assert c1 - c2 > 500, (c1, c2)
 
 
 def test_prediction_check_can_fail():

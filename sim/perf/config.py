@@ -43,6 +43,16 @@ class ChipConfig:
     ttu_fill_cycles: int = 0     # pipeline fill + drain of one output tile
     dma_latency_cycles: int = 0  # descriptor in -> completion out, beyond the data beats
     ttu_pe_latency: int = 0      # TTU beat-to-result latency beyond the array's skew
+    # Tile-level timing for the schedule replay (sim.perf.tile); see docs/perf.md.
+    cp_dispatch_cycles: int = 0  # command processor: instruction to next instruction
+    cp_halt_cycles: int = 0      # last completion to every queue DONE
+    ttu_cmd_cycles: int = 0      # TTU feeder: record fetch, command, done handshake
+    tvp_hazard_gap: int = 0      # TVP: issue to the first dependent issue
+    tvp_latency: int = 0         # TVP: issue to result
+    tvp_cmd_cycles: int = 0      # TVP feeder: record fetch and done handshake
+    dma_fetch_cycles: int = 0    # DMA feeder: descriptor fetch from SRAM
+    dma_row_cycles: float = 0    # DMA engine: least cycles per row (short rows)
+    dma_gap_cycles: int = 0      # DMA engine: between back-to-back descriptors' data
     notes: dict = field(default_factory=dict)
 
     @property
@@ -110,6 +120,24 @@ PROTOTYPE = ChipConfig(
     # (input register, edge decode, multiply, block sum, shared FP32 tail).
     ttu_pe_latency=14,
     ttu_fill_cycles=8 + 8 + 14,
+    # hw.cp: 2 cycles fetch/decode + 1 acquire/act (docs/isa.md).
+    cp_dispatch_cycles=3,
+    cp_halt_cycles=3,
+    # hw.tile.TTUFeeder: IDLE, FETCH (read round trip), SIZE, CMD, CHECK, DONE.
+    ttu_cmd_cycles=10,
+    # hw.tvp.TVP: slowest unit 7 stages; gap = 7 + 2, latency = 7 + 3.
+    tvp_hazard_gap=9,
+    tvp_latency=10,
+    # hw.tile.TVPFeeder: IDLE, FETCH (2 reads), START, DONE, output write.
+    tvp_cmd_cycles=8,
+    # Tile DMA, measured in make sim: an HBM -> SRAM descriptor completes
+    # 18 cycles + its beats after dispatch (CP act 1, the engine's 15 as in the
+    # block bench, so the feeder's fetch adds 2); back-to-back descriptors
+    # complete beats + 2 apart; one-byte SRAM -> SRAM rows (MX code gathers)
+    # take 1.2 to 1.8 cycles each (bank conflicts), 1.7 used.
+    dma_fetch_cycles=2,
+    dma_row_cycles=1.7,
+    dma_gap_cycles=2,
 )
 
 

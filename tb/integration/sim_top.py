@@ -11,7 +11,7 @@ import os
 import pickle
 
 import cocotb
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from sim.compiler import TileConfig
 from tb import harness
@@ -19,6 +19,35 @@ from tb.stream import reset
 
 from .common import load_image, make_host, make_ram
 from .driver import run_tiles
+
+
+async def _watch_pcs(dut, host, out, sems_out):
+    """Record ``[cycle, queue, pc]`` whenever a queue's program counter moves,
+    and ``[cycle, sems]`` whenever a semaphore value changes.
+
+    A queue's pc leaves an ``EXEC`` when its engine accepts the command (the
+    TTU and TVP feeders accept only when idle, so that is the start of the
+    operation); semaphore increments mark completions. Together they give
+    per-operation timing for the trace and for checking the performance model
+    (the ``active`` busy intervals merge overlapping DMA descriptors). Cycles
+    count like ``run_tiles``: started together, this loop also sees the edge of
+    ``host.start()``, which ``run_tiles`` does not count.
+    """
+    last = [s["pc"] for s in host.status()]
+    last_sems = int(dut.sems.value)
+    cycle = 0
+    while True:
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        cycle += 1
+        for q, s in enumerate(host.status()):
+            if s["pc"] != last[q]:
+                out.append([cycle - 1, q, s["pc"]])
+                last[q] = s["pc"]
+        sems = int(dut.sems.value)
+        if sems != last_sems:
+            sems_out.append([cycle - 1, hex(sems)])
+            last_sems = sems
 
 
 @cocotb.test(timeout_time=2000, timeout_unit="ms")
@@ -31,7 +60,12 @@ async def sim_job(dut):
     host = make_host(dut, cfg)
     await RisingEdge(dut.clk)
     await load_image(host, ram, job["image"])
+    pcs, sems = [], []
+    watch = cocotb.start_soon(_watch_pcs(dut, host, pcs, sems))
     res = (await run_tiles([host], max_cycles=job["max_cycles"]))[0]
+    watch.cancel()
+    res["pc_changes"] = pcs
+    res["sem_changes"] = sems
     words = sorted(job["sram_words"])
     res["sram"] = dict(zip(words, await host.read_sram(words)))
     wb = cfg.word_bytes
