@@ -199,9 +199,12 @@ def _compile_and_run(name, params, args):
         rep["model cycles"] = (f"{pred} predicted by sim.perf.tile (schedule replay, prototype "
                                f"preset): {(pred - rep['cycles']) / rep['cycles']:+.1%}")
         _trace_model(Path(args.trace) if args.trace else BUILD / "trace.json", replay)
+        rep["_params"], rep["_model_cycles"] = params, pred
         if args.record:
             from scripts.results import record_measurements
-            command = "make sim" + (f' SIMARGS="{" ".join(args.argv)}"' if args.argv else "")
+            shown = [a for i, a in enumerate(args.argv)   # output paths are not the workload
+                     if a not in ("--json", "--trace") and args.argv[i - 1:i] not in (["--json"], ["--trace"])]
+            command = "make sim" + (f' SIMARGS="{" ".join(shown)}"' if shown else "")
             record_measurements(f"sim {name} {_params_key(params)}",
                                 [dict(kind="tile_program", workload=name, params=params,
                                       cycles=rep["cycles"])], command)
@@ -301,6 +304,9 @@ def stream_pipeline(args):
     }
 
 
+import sim.allreduce  # noqa: E402,F401  registers the two-chip "allreduce" workload
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run a workload on the openmaia RTL.")
     ap.add_argument("--workload", default=None, help="workload name (see --list)")
@@ -339,9 +345,11 @@ def main(argv=None):
         print(f"== openmaia make sim: {name} ==\nFAIL: {kind}: {e}", file=sys.stderr)
         return 2
     report["wall_seconds"] = round(time.time() - start, 2)
-    width = max(len(k) for k in report)
+    # Keys starting with "_" are for --json readers (numbers behind the text lines).
+    shown = {k: v for k, v in report.items() if not k.startswith("_")}
+    width = max(len(k) for k in shown)
     print(f"== openmaia make sim: {name} ==")
-    for k, v in report.items():
+    for k, v in shown.items():
         print(f"  {k:{width}s}  {v}")
     if args.json:
         with open(args.json, "w") as f:
