@@ -18,6 +18,31 @@ __all__ = ["DMAEngine"]
 PAGE = 4096  # AXI bursts never cross a 4 KiB boundary
 
 
+def _row_cursor(m, rows, *, step, amount, done, active, cur, end, addr, span, latch):
+    """Word cursor over the current row, shared by the read and write issuers.
+
+    ``cur`` advances by ``amount`` on ``step``; when the row is finished (or
+    none is active) the next row is taken from the ``rows`` FIFO: ``cur`` and
+    ``end`` become its first and last word (``addr(row)`` bits ``span``), and
+    ``latch(row)`` lists the issuer's own per-row registers.
+    """
+    lw, aw = span
+    with m.If(step):
+        m.d.sync += cur.eq(cur + amount)
+    with m.If(done):
+        m.d.sync += active.eq(0)
+    with m.If(~active | done):
+        m.d.comb += rows.o_stream.ready.eq(1)
+        with m.If(rows.o_stream.valid):
+            r = rows.o_stream.payload
+            m.d.sync += [
+                active.eq(1),
+                cur.eq(addr(r)[lw:]),
+                end.eq((addr(r) + r.len - 1)[lw:aw]),
+                *latch(r),
+            ]
+
+
 def noc_layout(addr_width, data_width):
     """A remote write request toward another tile's SRAM (aligned byte address)."""
     return data.StructLayout({"addr": addr_width, "data": data_width,
@@ -325,20 +350,9 @@ class DMAEngine(wiring.Component):
         ]
         step_words = Mux(rd_kind == KIND_HBM, rd_beats, 1)
         rd_done = rd_step & (rd_cur + step_words > rd_end)
-        with m.If(rd_step):
-            m.d.sync += rd_cur.eq(rd_cur + step_words)
-        with m.If(rd_done):
-            m.d.sync += rd_active.eq(0)
-        with m.If(~rd_active | rd_done):
-            m.d.comb += rows_rd.o_stream.ready.eq(1)
-            with m.If(rows_rd.o_stream.valid):
-                r = rows_rd.o_stream.payload
-                m.d.sync += [
-                    rd_active.eq(1),
-                    rd_cur.eq(r.src[lw:]),
-                    rd_end.eq((r.src + r.len - 1)[lw:aw]),
-                    rd_kind.eq(r.src_kind),
-                ]
+        _row_cursor(m, rows_rd, step=rd_step, amount=step_words, done=rd_done, active=rd_active,
+                    cur=rd_cur, end=rd_end, addr=lambda r: r.src, span=(lw, aw),
+                    latch=lambda r: [rd_kind.eq(r.src_kind)])
         r_accept = axi.rvalid & axi.rready
         m.d.comb += [
             axi.rready.eq(rbuf.i_stream.ready),
@@ -489,20 +503,9 @@ class DMAEngine(wiring.Component):
                 btrack.i_stream.payload.eq(wr_last_row & wr_is_last),
             ]
         wr_done = wr_step & wr_is_last
-        with m.If(wr_step):
-            m.d.sync += wr_cur.eq(wr_cur + wr_beats)
-        with m.If(wr_done):
-            m.d.sync += wr_active.eq(0)
-        with m.If(~wr_active | wr_done):
-            m.d.comb += rows_wr.o_stream.ready.eq(1)
-            with m.If(rows_wr.o_stream.valid):
-                r = rows_wr.o_stream.payload
-                m.d.sync += [
-                    wr_active.eq(1),
-                    wr_cur.eq(r.dst[lw:]),
-                    wr_end.eq((r.dst + r.len - 1)[lw:aw]),
-                    wr_last_row.eq(r.last),
-                ]
+        _row_cursor(m, rows_wr, step=wr_step, amount=wr_beats, done=wr_done, active=wr_active,
+                    cur=wr_cur, end=wr_end, addr=lambda r: r.dst, span=(lw, aw),
+                    latch=lambda r: [wr_last_row.eq(r.last)])
 
         # ---- B responses ----------------------------------------------------------
         m.submodules.bdone = bdone = StreamFIFO(payload_shape=ERR_BITS, depth=self.inflight)
