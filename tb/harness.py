@@ -117,7 +117,8 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
     if sim == "verilator":
         setup_verilator()
     seed = int(seed if seed is not None else os.environ.get("SEED", DEFAULT_SEED))
-    build_dir = BUILD / "tb" / block / f"{sim}-{_tag(params)}"
+    # "icarus2005": builds made before Icarus ran in Verilog-2005 mode are not reused.
+    build_dir = BUILD / "tb" / block / f"{'icarus2005' if sim == 'icarus' else sim}-{_tag(params)}"
     src = write_if_changed(build_dir / f"{toplevel}.v",
                            verilog.convert(component, name=toplevel, emit_src=False))
 
@@ -127,6 +128,13 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
         # Amaranth output is full of benign width extensions.
         build_args = ["-Wno-WIDTH", "-Wno-fatal"]
         # With waves the runner adds --trace (VCD); FST would need liblz4-dev.
+    elif sim == "icarus":
+        # Amaranth's output is Verilog-2005; cocotb's runner compiles it as
+        # SystemVerilog (-g2012; a later -g wins). There a declaration initialiser
+        # is applied before time 0 without an event, so the trigger Yosys adds to
+        # every `always @*` (YosysHQ/yosys#2273) never fires and a combinational
+        # block whose inputs keep their initial values stays X.
+        build_args = ["-g2005"]
     runner = get_runner(sim)
     runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=build_args, timescale=("1ns", "1ps"), waves=waves)

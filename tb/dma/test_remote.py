@@ -96,4 +96,4 @@ async def remote_bad_tile(dut):
 def test_remote():
     dut = RemoteTestTop(**PARAMS)
     harness.run(dut, block="dma_remote", test_module="tb.dma.test_remote",
-                params={**PARAMS, "sram_aw": dut.dma.sram_aw})
+                params={**PARAMS, "sram_aw": dut.dma.sram_aw, "noc_on_chip": True})
