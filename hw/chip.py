@@ -1,24 +1,42 @@
 """Chip top: several clusters, each with its own AXI4 HBM port, and the ATL NIC.
 
-The clusters (``hw.cluster.Cluster``) and the NIC (``hw.nic.Nic``) sit side by
-side; every cluster's host ports and HBM port are brought out with a
-``c<k>__`` prefix, the NIC's ports with ``nic__``. Not yet wired: NIC
-received payload (``nic__o_mem``) into a cluster SRAM and NIC semaphores into
-tile command processors (see ``docs/tile.md``, "Not done").
+Every cluster's host ports and HBM port are brought out with a ``c<k>__``
+prefix, the NIC's configuration, wire and status ports with ``nic__``.
+Cluster 0 has the external NoC node (``hw.cluster.Cluster(ext=True)``, node
+``tiles_per_cluster + 1``) where a :class:`hw.nic.bridge.NicBridge` joins the
+NoC to NIC flow 0:
+
+* a tile DMA descriptor with ``dst_kind`` REMOTE and ``dst = (tiles_per_cluster
+  + 1) << NODE_SHIFT | offset`` sends words to the peer chip: ``offset`` is the
+  peer's memory offset ``node << sram_bits | byte`` (a WRITE), or, with bit
+  ``NODE_SHIFT - 1`` set, the *doorbell* of peer NIC semaphore ``offset >> lw``
+  (a SEM, ordered after every earlier WRITE of the flow);
+* received bytes become word writes into the addressed node's SRAM, and peer
+  NIC semaphore ``k`` increments command-processor semaphore ``sem_base + k %
+  node_sems`` of tile ``k // node_sems`` once the bytes before it are written.
+
+See ``docs/chip.md`` for the address map, timing and the two-chip all-reduce.
 """
 from amaranth.hdl import Module
 from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
 
-from hw.common.params import check_int
+from hw.common import check_int, forward
 from hw.nic import Nic
+from hw.nic.bridge import NicBridge
 
-from .cluster import Cluster
+from .cluster import NODE_SHIFT, Cluster
 
-__all__ = ["Chip", "TOPS"]
+__all__ = ["Chip", "TOPS", "NODE_SHIFT"]
+
+#: NIC ports that the chip wires internally (to the bridge).
+_NIC_INTERNAL = ("i_posts", "o_mem")
+#: Bridge counters brought out as ``bridge__<name>``.
+_BRIDGE_STATUS = ("tx_bytes", "rx_bytes", "tx_errors", "rx_errors")
 
 
 class Chip(wiring.Component):
-    """``n_clusters`` clusters of ``tiles_per_cluster`` tiles, plus a NIC.
+    """``n_clusters`` clusters of ``tiles_per_cluster`` tiles, plus a NIC on cluster 0's NoC.
 
     Parameters
     ----------
@@ -29,59 +47,86 @@ class Chip(wiring.Component):
     tile : dict
         Keyword parameters of every tile.
     nic : dict
-        Keyword parameters of the NIC.
+        Keyword parameters of the NIC; ``mem_bits`` and ``n_sems`` default to
+        what the bridge needs (and must equal it if given).
+    node_sems : int
+        NIC semaphores per tile (power of two).
+    sem_base : int
+        First command-processor semaphore the NIC can increment.
+
+    Attributes
+    ----------
+    c<k>__<member>
+        Cluster ``k``'s ports (without ``ext_i``/``ext_o``, wired to the bridge).
+    nic__<member>
+        NIC ports except ``i_posts``/``o_mem`` (wired to the bridge; flows
+        other than 0 are idle): ``mac``, ``peer_macs``, ``o_ports``,
+        ``i_ports``, ``sems`` and the event counters.
+    bridge__tx_bytes, bridge__rx_bytes, bridge__tx_errors, bridge__rx_errors : Out
+        The bridge's counters.
     """
 
-    def __init__(self, *, n_clusters=2, tiles_per_cluster=1, tile=None, nic=None):
+    def __init__(self, *, n_clusters=2, tiles_per_cluster=1, tile=None, nic=None, node_sems=4,
+                 sem_base=8):
         self.n_clusters = check_int("n_clusters", n_clusters, min=1, max=16)
         self.tiles_per_cluster = check_int("tiles_per_cluster", tiles_per_cluster, min=1, max=15)
-        self.clusters = [Cluster(n_tiles=tiles_per_cluster, tile=tile)
-                         for _ in range(n_clusters)]
-        self.nic = Nic(**(nic or dict(ports=2, flows=2, window=8, payload=64)))
+        self.clusters = [Cluster(n_tiles=tiles_per_cluster, tile=tile, ext=(k == 0))
+                         for k in range(n_clusters)]
+        c0 = self.clusters[0]
+        t0 = c0.tiles[0]
+        #: NoC node of the NIC bridge in cluster 0.
+        self.nic_node = tiles_per_cluster + 1
+        sram_bits = (max(t0.sram_size, c0.sram_size) - 1).bit_length()
+        kw = dict(ports=2, flows=2, window=8, payload=64)
+        kw.update(nic or {})
+        wbytes = c0.word_bits // 8
+        # WRITE messages of whole words, as long as the NIC payload allows.
+        self.bridge = NicBridge(word_bits=c0.word_bits, addr_width=c0.addr_width,
+                                node_shift=NODE_SHIFT, sram_bits=sram_bits,
+                                n_nodes=tiles_per_cluster + 1,
+                                nic_sems=tiles_per_cluster * node_sems, node_sems=node_sems,
+                                sem_base=sem_base,
+                                coalesce=max(wbytes, kw["payload"] // wbytes * wbytes))
+        for name, need in (("mem_bits", self.bridge.mem_bits),
+                           ("n_sems", self.bridge.nic_sems)):
+            if kw.setdefault(name, need) != need:
+                raise ValueError(f"nic {name} must be {need} (the bridge's), not {kw[name]}")
+        self.nic_params = kw
+        self.nic = Nic(**kw)
         members = {}
         for k, c in enumerate(self.clusters):
             for name, mem in c.signature.members.items():
-                members[f"c{k}__{name}"] = mem
+                if name not in ("ext_i", "ext_o"):
+                    members[f"c{k}__{name}"] = mem
         for name, mem in self.nic.signature.members.items():
-            members[f"nic__{name}"] = mem
+            if name not in _NIC_INTERNAL:
+                members[f"nic__{name}"] = mem
+        for name in _BRIDGE_STATUS:
+            members[f"bridge__{name}"] = Out(self.bridge.signature.members[name].shape)
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         for k, c in enumerate(self.clusters):
             m.submodules[f"cluster{k}"] = c
-            self._forward(m, c, f"c{k}__")
-        m.submodules.nic = self.nic
-        self._forward(m, self.nic, "nic__")
+            forward(m, self, c, prefix=f"c{k}__", skip=("ext_i", "ext_o"))
+        m.submodules.nic = nic = self.nic
+        forward(m, self, nic, prefix="nic__", skip=_NIC_INTERNAL)
+        m.submodules.bridge = br = self.bridge
+        c0 = self.clusters[0]
+        wiring.connect(m, c0.ext_o, br.i_noc)
+        wiring.connect(m, br.o_noc, c0.ext_i)
+        wiring.connect(m, br.o_post, nic.i_posts[0])
+        for f in range(1, len(nic.i_posts)):
+            m.d.comb += nic.i_posts[f].valid.eq(0)
+        wiring.connect(m, nic.o_mem, br.i_mem)
+        m.d.comb += br.sems.eq(nic.sems)
+        for name in _BRIDGE_STATUS:
+            m.d.comb += getattr(self, f"bridge__{name}").eq(getattr(br, name))
         return m
-
-    def _forward(self, m, sub, prefix):
-        for name, mem in sub.signature.members.items():
-            outer, inner = getattr(self, prefix + name), getattr(sub, name)
-            if mem.is_port:
-                if mem.flow == wiring.In:
-                    m.d.comb += inner.eq(outer)
-                else:
-                    m.d.comb += outer.eq(inner)
-            elif mem.is_signature and not isinstance(inner, list):
-                if mem.flow == wiring.In:
-                    wiring.connect(m, wiring.flipped(outer), inner)
-                else:
-                    wiring.connect(m, inner, wiring.flipped(outer))
-            else:   # arrays of interfaces
-                for o, i in zip(_flat(outer), _flat(inner)):
-                    if mem.flow == wiring.In:
-                        wiring.connect(m, wiring.flipped(o), i)
-                    else:
-                        wiring.connect(m, i, wiring.flipped(o))
-
-
-def _flat(x):
-    if isinstance(x, (list, tuple)):
-        return [y for e in x for y in _flat(e)]
-    return [x]
 
 
 TOPS = {
     "integration_chip": lambda: Chip(),
+    "nic_bridge": lambda: NicBridge(coalesce=64),
 }

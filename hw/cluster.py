@@ -10,13 +10,19 @@
   data) on the bulk class and is written into that node's SRAM.
 * The cluster DMA (descriptors from the host on ``cdma_desc``) moves data
   between HBM, the cluster SRAM and (remote) the tiles' SRAMs.
+* With ``ext=True`` node ``n_tiles + 1`` is an *external* node: packets for it
+  leave on ``ext_o`` and packets entering on ``ext_i`` reach any node (the chip
+  puts the NIC bridge there, ``docs/chip.md``). A packet whose in-node address
+  has bit ``NODE_SHIFT - 1`` set is then a *semaphore packet*: at a tile it
+  increments the command-processor semaphore numbered by its word index
+  instead of writing the SRAM.
 """
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import RoundRobinArbiter
-from hw.common.params import check_int, check_pow2
+from hw.common import RoundRobinArbiter, StreamArbiter
+from hw.common.params import check_choice, check_int, check_pow2
 from hw.dma import DMAEngine
 from hw.dma.axi import AXI4Signature
 from hw.dma.descriptor import completion_layout
@@ -130,6 +136,8 @@ class Cluster(wiring.Component):
         Cluster SRAM bytes.
     tile : dict
         Keyword parameters of every :class:`hw.tile.Tile`.
+    ext : bool
+        Add the external node ``n_tiles + 1`` (``ext_i``/``ext_o``) and semaphore packets.
 
     Attributes
     ----------
@@ -146,10 +154,15 @@ class Cluster(wiring.Component):
         The HBM port.
     noc_errors : Out(16)
         Malformed NoC packets (summed over nodes, saturating).
+    ext_o : Out(stream.Signature(pkt))
+        (``ext`` only) Packets for node ``n_tiles + 1``: ``{addr, strb, data}``.
+    ext_i : In(stream.Signature(pkt))
+        (``ext`` only) Packets into the cluster, routed by ``addr >> NODE_SHIFT``.
     """
 
-    def __init__(self, *, n_tiles=2, sram_size=16384, tile=None):
+    def __init__(self, *, n_tiles=2, sram_size=16384, tile=None, ext=False):
         self.n_tiles = check_int("n_tiles", n_tiles, min=1, max=15)
+        self.ext = check_choice("ext", ext, (False, True))
         self.sram_size = check_pow2("sram_size", sram_size, min=1024)
         self.tiles = [Tile(**(tile or {})) for _ in range(n_tiles)]
         t0 = self.tiles[0]
@@ -159,7 +172,7 @@ class Cluster(wiring.Component):
         self.cdma = DMAEngine(addr_width=t0.addr_width, data_width=self.word_bits, dims=t0.dims,
                               n_local=1, sram_size=sram_size, hbm_size=t0.hbm_size, queues=2)
         self.pkt = _packet_layout(t0.addr_width, self.word_bits)
-        nodes = n_tiles + 1
+        nodes = n_tiles + 1 + self.ext
         self.kx = max(2, -(-nodes // 2))
         self.ky = 2
         self.mesh = Mesh(kx=self.kx, ky=self.ky, vcs=2, data_width=self.pkt.size, vc_depth=4,
@@ -177,6 +190,9 @@ class Cluster(wiring.Component):
             "m_axi": Out(AXI4Signature(addr_width=t0.addr_width, data_width=self.word_bits)),
             "noc_errors": Out(16),
         })
+        if self.ext:
+            members["ext_o"] = Out(stream.Signature(self.pkt))
+            members["ext_i"] = In(stream.Signature(self.pkt))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -193,7 +209,7 @@ class Cluster(wiring.Component):
         sources = []
         for i, t in enumerate(self.tiles):
             m.submodules[f"tile{i}"] = t
-            for name in ("load", "host", "sem_inc"):
+            for name in ("load", "host") + (() if self.ext else ("sem_inc",)):
                 wiring.connect(m, wiring.flipped(getattr(self, f"t{i}__{name}")), getattr(t, name))
             m.d.comb += t.start.eq(getattr(self, f"t{i}__start"))
             for name in ("status", "sems", "active", "macs", "errors"):
@@ -210,8 +226,11 @@ class Cluster(wiring.Component):
         wiring.connect(m, cdma.sram_wr[0], csram.ports[2])
         sources.append(cdma.noc)
         sinks.append(csram.ports[3])
+        if self.ext:
+            sources.append(self.ext_i)
+            sinks.append(None)
 
-        nb = (n).bit_length()
+        nb = (len(sources) - 1).bit_length()
         kx = self.kx
         for node in range(len(sources), kx * self.ky):   # unused mesh nodes
             for c in range(2):
@@ -232,9 +251,36 @@ class Cluster(wiring.Component):
                 inj.payload.y0.eq(dy), inj.payload.y1.eq(dy),
             ]
             m.d.comb += mesh.i_streams[node][0].valid.eq(0)
-            # Ejection: write into the node's SRAM.
             ej = mesh.o_streams[node][1]
             q = data.View(self.pkt, ej.payload.data)
+            if dst is None:
+                # External node: packets leave the cluster as they are.
+                m.d.comb += [
+                    self.ext_o.valid.eq(ej.valid), ej.ready.eq(self.ext_o.ready),
+                    self.ext_o.payload.eq(q),
+                    mesh.o_streams[node][0].ready.eq(1),
+                ]
+                continue
+            if self.ext and node < n:
+                # Semaphore packets to a tile's command processor, merged with
+                # the host's increments; the mesh delivers them in order after
+                # the same source's earlier writes.
+                arb = StreamArbiter(payload_shape=self.tiles[node].sem_inc.payload.shape(), n=2)
+                m.submodules[f"sem_arb{node}"] = arb
+                wiring.connect(m, wiring.flipped(getattr(self, f"t{node}__sem_inc")),
+                               arb.i_streams[0])
+                wiring.connect(m, arb.o_stream, self.tiles[node].sem_inc)
+                is_sem = q.addr[NODE_SHIFT - 1]
+                sem = arb.i_streams[1]
+                m.d.comb += [sem.valid.eq(ej.valid & is_sem), sem.payload.eq(q.addr[lw:]),
+                             dst.req.valid.eq(ej.valid & ~is_sem),
+                             ej.ready.eq(Mux(is_sem, sem.ready, dst.req.ready)),
+                             dst.req.payload.addr.eq(q.addr[lw:NODE_SHIFT]),
+                             dst.req.payload.we.eq(1), dst.req.payload.wstrb.eq(q.strb),
+                             dst.req.payload.wdata.eq(q.data), dst.rsp.ready.eq(1),
+                             mesh.o_streams[node][0].ready.eq(1)]
+                continue
+            # Ejection: write into the node's SRAM.
             req = dst.req if node < n else dst.req
             m.d.comb += [
                 req.valid.eq(ej.valid), ej.ready.eq(req.ready),

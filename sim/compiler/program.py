@@ -13,7 +13,11 @@ write-after-write) and turns them into semaphores:
   it has not yet taken up to that operation (engines complete in order, so
   the latest needed operation implies the earlier ones);
 * waits beyond three per instruction go into ``NOP`` instructions before the
-  ``EXEC``.
+  ``EXEC``;
+* words written from outside the tile (another chip through the NIC, see
+  :meth:`TileProgram.receive`) become visible on an *external* semaphore: the
+  first later operation that touches them waits for it, and counts as their
+  writer for every operation after it.
 
 :meth:`TileProgram.image` returns everything a host loads: the three
 instruction queues, the SRAM words (records, constants) and the HBM bytes.
@@ -89,6 +93,7 @@ class Op:
     index: int = 0       # position within its engine's queue
     signals: set = field(default_factory=set)   # consumer engines to signal
     waits: list = field(default_factory=list)   # semaphore ids (with repeats)
+    ext_waits: list = field(default_factory=list)   # external semaphore ids among waits
 
 
 class TileProgram:
@@ -111,6 +116,7 @@ class TileProgram:
         self._free = [(self.const_limit, cfg.words - self.const_limit)]
         self._hbm_ptr = hbm_base     # tiles sharing an HBM use disjoint ranges
         self.symbols = {}
+        self.externals = []          # see receive()
 
     # --- allocation --------------------------------------------------------
     def alloc(self, words, name=""):
@@ -214,9 +220,52 @@ class TileProgram:
             src = set(range(s // wb, (s + n - 1) // wb + 1))
             dst = set(range(t // wb, (t + n - 1) // wb + 1))
             (op.reads if d["src_kind"] == 1 else op.hreads).update(src)
-            (op.writes if d["dst_kind"] == 1 else op.hwrites).update(dst)
+            if d["dst_kind"] != 2:   # REMOTE writes leave the tile: nothing to order here
+                (op.writes if d["dst_kind"] == 1 else op.hwrites).update(dst)
         op.addr = self._record(self.desc_words)
         return self._add(op)
+
+    def remote_send(self, src, words, dst, name="send"):
+        """DMA ``words`` SRAM words at word ``src`` to NoC byte address ``dst`` (REMOTE kind).
+
+        ``dst`` names another tile's SRAM or, through the chip's NIC node, the
+        peer chip's memory (``sim.compiler.remote.nic_write_address``).
+        """
+        wb = self.cfg.word_bytes
+        return self.dma(dict(src_kind=1, dst_kind=2, src=src * wb, dst=dst, length=words * wb),
+                        name)
+
+    def doorbell(self, dst, name="doorbell"):
+        """DMA one word to NoC byte address ``dst`` in a semaphore window.
+
+        Through the NIC node (``sim.compiler.remote.nic_doorbell_address``) it
+        increments a peer NIC semaphore after every earlier send of this DMA
+        queue; the data is ignored (a host-initialised zero word).
+        """
+        wb = self.cfg.word_bytes
+        if "doorbell" not in self.symbols:
+            self.const_word(0, "doorbell")
+        src = self.symbols["doorbell"][0]
+        return self.dma(dict(src_kind=1, dst_kind=2, src=src * wb, dst=dst, length=wb), name)
+
+    def receive(self, addr, words, sem, count=1):
+        """SRAM words ``addr .. addr + words - 1`` are written from outside the tile.
+
+        They are complete when command-processor semaphore ``sem`` has been
+        incremented ``count`` more times (by the NIC bridge, after the data).
+        The first operation after this call that touches any of the words
+        waits for those counts; it then stands for their writer, so every later
+        access is ordered after it. The sender must not write the words while
+        an earlier operation of this program still uses them.
+        """
+        internal = len(ENGINES) ** 2 - (len(ENGINES) - 1)
+        if not internal <= sem < self.cfg.n_sems:
+            raise CompileError(f"external semaphore {sem} must be in {internal}.."
+                               f"{self.cfg.n_sems - 1} (below {internal}: the compiler's own)")
+        if count < 1:
+            raise CompileError(f"receive count must be >= 1, not {count}")
+        self.externals.append(dict(pos=len(self.ops), words=set(range(addr, addr + words)),
+                                   sem=sem, count=count))
 
     def gemm(self, *, w_addr, a_addr, o_addr, o_pitch, k_beats, n_tiles, m_tiles, fmt_a, fmt_b,
              name="gemm"):
@@ -297,8 +346,9 @@ class TileProgram:
         last_w, readers = {}, {}        # resource -> op idx / [op idx]
         synced = {}                     # (consumer, producer) -> producer signal count taken
         signalled = {}                  # (producer, consumer) -> [(index, ordinal)]
+        pending = [dict(e) for e in self.externals]
         for i, op in enumerate(self.ops):
-            op.signals, op.waits = set(), []
+            op.signals, op.waits, op.ext_waits = set(), [], []
             res_r = {("s", w) for w in op.reads} | {("h", w) for w in op.hreads}
             res_w = {("s", w) for w in op.writes} | {("h", w) for w in op.hwrites}
             deps = set()
@@ -333,6 +383,15 @@ class TileProgram:
                 readers[r] = []
             for r in res_r:
                 readers.setdefault(r, []).append(i)
+            # External writes: this op consumes them and stands for their writer.
+            hit = [e for e in pending if e["pos"] <= i and e["words"] & (op.reads | op.writes)]
+            for e in hit:
+                op.ext_waits += [e["sem"]] * e["count"]
+                for w in e["words"]:
+                    last_w["s", w] = i
+                    readers["s", w] = []
+            op.waits += op.ext_waits
+            pending = [e for e in pending if e not in hit]
         # Every signal must be consumed (balanced semaphores); a signal that no
         # later op waited for cannot exist by construction.
 

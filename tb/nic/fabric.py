@@ -13,9 +13,9 @@ import heapq
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from hw.common import forward
 from hw.nic import Nic
 from sim import atl
 
@@ -76,30 +76,8 @@ class NicGroup(wiring.Component):
             m.d.comb += nic.mac.eq(int.from_bytes(mac_of(i), "big"))
             for f in range(self.flows):
                 m.d.comb += nic.peer_macs[f].eq(int.from_bytes(mac_of(self.peer[i][f]), "big"))
-            for name, member in nic.signature.members.items():
-                if name in ("mac", "peer_macs"):
-                    continue
-                outer, inner = getattr(self, f"n{i}_{name}"), getattr(nic, name)
-                if member.is_port:
-                    if member.flow == Out:
-                        m.d.comb += outer.eq(inner)
-                    else:
-                        m.d.comb += inner.eq(outer)
-                else:
-                    dims = member.dimensions
-                    if dims:
-                        for k in range(dims[0]):
-                            self._connect(m, member, outer[k], inner[k])
-                    else:
-                        self._connect(m, member, outer, inner)
+            forward(m, self, nic, prefix=f"n{i}_", skip=("mac", "peer_macs"))
         return m
-
-    @staticmethod
-    def _connect(m, member, outer, inner):
-        if member.flow == Out:   # source stream of the NIC
-            wiring.connect(m, inner, wiring.flipped(outer))
-        else:
-            wiring.connect(m, wiring.flipped(outer), inner)
 
 
 def post_beats(msg):
