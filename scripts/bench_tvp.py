@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from scripts.results import record_measurements
 from sim import fp32
+from sim.perf.tvp import kernel_passes
 from sim.tvp import CVT_OPS, OPS, TimingModel, TVPModel, exp_f32, recip_f32, rsqrt_f32
 
 BUILD = Path("build/bench/tvp")
@@ -96,20 +98,6 @@ def throughput(quick):
     return json.loads(out.read_text())
 
 
-def _passes_softmax(nb, fmt):
-    return [[("RMAX", fmt, int(k == nb - 1)) for k in range(nb)],
-            [("SUB", fmt, 0)] * nb, [("EXP", fmt, 0)] * nb,
-            [("RSUM", fmt, int(k == nb - 1)) for k in range(nb)],
-            [("RECIP", fmt, 0)], [("MUL", fmt, 0)] * nb]
-
-
-def _passes_layernorm(nb, fmt):
-    red = [("RSUM", fmt, int(k == nb - 1)) for k in range(nb)]
-    return [red, [("MUL", fmt, 0)], [("SUB", fmt, 0)] * nb, [("MUL", fmt, 0)] * nb, red,
-            [("FMA", fmt, 0)], [("RSQRT", fmt, 0)], [("MUL", fmt, 0)] * nb,
-            [("FMA", fmt, 0)] * nb]
-
-
 def model_figures(lanes, row=1024, beats=64):
     """Cycle figures of ``TVP(lanes)`` from :class:`sim.tvp.TimingModel`.
 
@@ -133,12 +121,24 @@ def model_figures(lanes, row=1024, beats=64):
     comp = {}
     for fmt in (0, 1):
         nb = row // (lanes * (2 if fmt else 1))
-        for name, passes in (("softmax", _passes_softmax(nb, fmt)),
-                             ("layernorm", _passes_layernorm(nb, fmt))):
+        for name in ("softmax", "layernorm"):
+            passes = kernel_passes(name, nb, fmt)
             comp[f"{name}/{'bf16' if fmt else 'fp32'}"] = sum(
                 TimingModel(lanes=lanes, gap=gap).run(p) + lat for p in passes)
     return {"lanes": lanes, "gap": gap, "latency": lat, "row": row, "ops": ops,
             "composed": comp}
+
+
+def _record(tp):
+    """Store the RTL cycles in ``docs/measured.json`` for the performance-model test."""
+    n = tp["lanes"]
+    entries = [dict(kind="tvp_pass", op=key.split("/")[0], fmt=int(key.endswith("bf16")),
+                    beats=v["elements"] // (n * (2 if key.endswith("bf16") else 1)), lanes=n,
+                    cycles=v["cycles"])
+               for key, v in sorted(tp["ops"].items())]
+    entries += [dict(kind="tvp_kernel", kernel=key.split("/")[0], fmt=int(key.endswith("bf16")),
+                     row=tp["row"], lanes=n, cycles=c) for key, c in sorted(tp["composed"].items())]
+    record_measurements("tvp", entries, "make bench BENCH=tvp")
 
 
 def ecp5():
@@ -155,6 +155,7 @@ def run(quick=False):
              "FP32 inputs, normal results (exp results below 2^-126 flush to zero):\n\n",
              accuracy(quick)]
     tp = throughput(quick)
+    _record(tp)
     md = model_figures(16)
     n = tp["lanes"]
     parts.append("\nThroughput, 64 beats per op, valid/ready always high (BF16 = two values "

@@ -5,7 +5,7 @@ rates; the event-level pipeline equals the closed form where one exists;
 FP4 halves compute-bound GEMM time; decode GEMV is memory bound near the HBM
 roofline; more chips raise tokens/s; bad arguments are rejected by name; the
 prototype preset predicts every RTL cycle count that ``make bench`` recorded
-in ``docs/measured.json`` (DMA copies, TTU GEMMs, and the ``make sim``
+in ``docs/measured.json`` (DMA copies, TTU GEMMs, TVP ops and kernels, and the ``make sim``
 tile programs by a replay of their compiled schedule) within 5 %.
 """
 import json
@@ -87,6 +87,13 @@ def _predict(entry):
         chip = PROTOTYPE.with_(ttu_rows=entry["rows"], ttu_cols=entry["cols"],
                                ttu_fill_cycles=entry["rows"] + entry["cols"] + PROTOTYPE.ttu_pe_latency)
         return ttu_gemm_cycles(entry["m"], entry["n"], entry["k"], chip, fmt=entry["fmt"])
+    if kind in ("tvp_pass", "tvp_kernel"):
+        from sim.perf.tvp import kernel_passes, op_pass, passes_cycles
+        chip = PROTOTYPE.with_(tvp_lanes=entry["lanes"])
+        if kind == "tvp_pass":
+            return passes_cycles([op_pass(entry["op"], entry["fmt"], entry["beats"])], chip)
+        beats = entry["row"] // (entry["lanes"] * (2 if entry["fmt"] else 1))
+        return passes_cycles(kernel_passes(entry["kernel"], beats, entry["fmt"]), chip)
     if kind == "tile_program":
         # The make sim workload, recompiled, its schedule replayed on the model.
         from sim.perf.tile import tile_program_cycles
