@@ -157,6 +157,9 @@ def main(argv=None):
     data = json.loads(DATA.read_text()) if DATA.exists() else {}
     command = "make fpga" + (f" TOPS=\"{' '.join(names)}\"" if args.only else "")
     body = (f"## ECP5 implementation\n\n{provenance(command)}\n"
+            "The table holds the latest figures of every top in `docs/fpga.json`: a run "
+            "with `TOPS=` replaces only its own rows, so rows may come from earlier runs "
+            "of the same flow.\n\n"
             f"Device LFE5U-85F-CABGA381, nextpnr-ecp5 out of context (block ports are internal "
             f"nets, Fmax is register to register), target {TARGET_MHZ} MHz, seed 1. "
             "LUT4 counts a CCU2C carry cell as two LUT4s. Fmax is the worst clock domain. "
