@@ -67,15 +67,8 @@ class AXIArbiter(wiring.Component):
         m.submodules.rarb = rarb = RoundRobinArbiter(n=n)
         r_open = Signal()
         r_sel = Signal(range(n))
-        m.d.comb += [rarb.requests[i].eq(s[i].arvalid & ~r_open) for i in range(n)]
-        m.d.comb += rarb.advance.eq(mm.arvalid & mm.arready)
-        with m.Switch(rarb.index):
-            for i in range(n):
-                with m.Case(i):
-                    m.d.comb += [getattr(mm, f).eq(getattr(s[i], f)) for f in _AR]
-        m.d.comb += mm.arvalid.eq(rarb.valid & ~r_open)
-        for i in range(n):
-            m.d.comb += s[i].arready.eq(mm.arready & ~r_open & rarb.valid & (rarb.index == i))
+        _address_channel(m, rarb, s, mm, fields=_AR, valid="arvalid", ready="arready",
+                         busy=r_open)
         with m.If(mm.arvalid & mm.arready):
             m.d.sync += [r_open.eq(1), r_sel.eq(rarb.index)]
         for i in range(n):
@@ -93,15 +86,8 @@ class AXIArbiter(wiring.Component):
         w_open = Signal()
         w_data = Signal()   # W beats still to pass
         w_sel = Signal(range(n))
-        m.d.comb += [warb.requests[i].eq(s[i].awvalid & ~w_open) for i in range(n)]
-        m.d.comb += warb.advance.eq(mm.awvalid & mm.awready)
-        with m.Switch(warb.index):
-            for i in range(n):
-                with m.Case(i):
-                    m.d.comb += [getattr(mm, f).eq(getattr(s[i], f)) for f in _AW]
-        m.d.comb += mm.awvalid.eq(warb.valid & ~w_open)
-        for i in range(n):
-            m.d.comb += s[i].awready.eq(mm.awready & ~w_open & warb.valid & (warb.index == i))
+        _address_channel(m, warb, s, mm, fields=_AW, valid="awvalid", ready="awready",
+                         busy=w_open)
         with m.If(mm.awvalid & mm.awready):
             m.d.sync += [w_open.eq(1), w_data.eq(1), w_sel.eq(warb.index)]
         with m.Switch(w_sel):
@@ -119,6 +105,25 @@ class AXIArbiter(wiring.Component):
         with m.If(mm.bvalid & mm.bready):
             m.d.sync += w_open.eq(0)
         return m
+
+
+def _address_channel(m, arb, subs, main, *, fields, valid, ready, busy):
+    """Round-robin grant of an address channel (AR or AW) while ``busy`` is low.
+
+    The granted master's ``fields`` drive ``main``; only that master sees
+    ``ready``. Shared by the read and write halves of :class:`AXIArbiter`.
+    """
+    n = len(subs)
+    m.d.comb += [arb.requests[i].eq(getattr(subs[i], valid) & ~busy) for i in range(n)]
+    m.d.comb += arb.advance.eq(getattr(main, valid) & getattr(main, ready))
+    with m.Switch(arb.index):
+        for i in range(n):
+            with m.Case(i):
+                m.d.comb += [getattr(main, f).eq(getattr(subs[i], f)) for f in fields]
+    m.d.comb += getattr(main, valid).eq(arb.valid & ~busy)
+    for i in range(n):
+        m.d.comb += getattr(subs[i], ready).eq(
+            getattr(main, ready) & ~busy & arb.valid & (arb.index == i))
 
 
 def _packet_layout(addr_width, data_width):

@@ -102,20 +102,13 @@ def fma(p, a, b, c, *, name="fma"):
     a_inf, b_inf, c_inf = _is_inf(a), _is_inf(b), _is_inf(c)
     any_nan = _is_nan(a) | _is_nan(b) | _is_nan(c)
     p_inf = a_inf | b_inf
-    spec = Signal(name=f"{name}_spec0")
-    spec_val = Signal(32, name=f"{name}_specv0")
-    p.d.comb += spec.eq(1)
-    with p.If(any_nan | (a_inf & b_zero) | (b_inf & a_zero) | (p_inf & c_inf & (sc != sp))):
-        p.d.comb += spec_val.eq(NAN)
-    with p.Elif(p_inf):
-        p.d.comb += spec_val.eq(Cat(Const(0x7F800000, 31), sp))
-    with p.Elif(c_inf):
-        p.d.comb += spec_val.eq(c)
-    with p.Elif(a_zero | b_zero):
+    spec, spec_val = _special(p, name, [
+        (any_nan | (a_inf & b_zero) | (b_inf & a_zero) | (p_inf & c_inf & (sc != sp)), NAN),
+        (p_inf, Cat(Const(0x7F800000, 31), sp)),
+        (c_inf, c),
         # An exact zero product: the sum is c (the window may have dropped it).
-        p.d.comb += spec_val.eq(Mux(c[0:31] == 0, Cat(Const(0, 31), sp & sc), c))
-    with p.Else():
-        p.d.comb += spec.eq(0)
+        (a_zero | b_zero, Mux(c[0:31] == 0, Cat(Const(0, 31), sp & sc), c)),
+    ])
     # With the addend clamped at the top its own scale sets the window weight.
     epw = Mux(sh > 53, ece - 27, ep)
     s1 = stage(p, f"{name}_s1", prod=ma * mb, camt=camt, mc=mc, sp=sp, sc=sc,
@@ -245,6 +238,20 @@ def misc(p, fn, x, y, z, *, name="misc"):
     return Mux(is_mx, mx, simple), MISC_LATENCY
 
 
+def _special(p, name, cases):
+    """Special-operand results of a unit: ``cases`` = ``[(condition, result), ...]``
+    in priority order; returns ``(spec, spec_val)`` (``spec`` low when none holds)."""
+    spec = Signal(name=f"{name}_spec0")
+    spec_val = Signal(32, name=f"{name}_specv0")
+    p.d.comb += spec.eq(1)
+    for k, (cond, value) in enumerate(cases):
+        with (p.If if k == 0 else p.Elif)(cond):
+            p.d.comb += spec_val.eq(value)
+    with p.Else():
+        p.d.comb += spec.eq(0)
+    return spec, spec_val
+
+
 def _rom(table, width):
     return Array([Const(v, width) for v in table])
 
@@ -253,17 +260,11 @@ def exp(p, x, *, name="exp"):
     """``exp(x)``: the integer algorithm of :func:`sim.tvp.exp_f32`. 7 stages."""
     s, e, frac = _fields(x)
     sig = Cat(frac, Const(1, 1))
-    spec = Signal(name=f"{name}_spec0")
-    spec_val = Signal(32, name=f"{name}_specv0")
-    p.d.comb += spec.eq(1)
-    with p.If(_is_nan(x)):
-        p.d.comb += spec_val.eq(NAN)
-    with p.Elif((e == 0xFF) | (e >= 134)):
-        p.d.comb += spec_val.eq(Mux(s, 0, 0x7F800000))
-    with p.Elif(e == 0):
-        p.d.comb += spec_val.eq(0x3F800000)
-    with p.Else():
-        p.d.comb += spec.eq(0)
+    spec, spec_val = _special(p, name, [
+        (_is_nan(x), NAN),
+        ((e == 0xFF) | (e >= 134), Mux(s, 0, 0x7F800000)),
+        (e == 0, 0x3F800000),
+    ])
     s1 = stage(p, f"{name}_s1", prod=sig * Const(golden.EXP_LOG2E, 35), e=e, s=s,
                spec=spec, spec_val=spec_val)
     # S1: t = x log2(e) in fixed point, n = floor(t), f = t - n.
@@ -317,17 +318,11 @@ def recip(p, x, *, name="recip"):
     """``1/x``: :func:`sim.tvp.recip_f32` (table seed + two Newton steps). 5 stages."""
     s, e, frac = _fields(x)
     sig = Cat(frac, Const(1, 1))
-    spec = Signal(name=f"{name}_spec0")
-    spec_val = Signal(32, name=f"{name}_specv0")
-    p.d.comb += spec.eq(1)
-    with p.If(_is_nan(x)):
-        p.d.comb += spec_val.eq(NAN)
-    with p.Elif(e == 0xFF):
-        p.d.comb += spec_val.eq(Cat(Const(0, 31), s))
-    with p.Elif(e == 0):
-        p.d.comb += spec_val.eq(Cat(Const(0x7F800000, 31), s))
-    with p.Else():
-        p.d.comb += spec.eq(0)
+    spec, spec_val = _special(p, name, [
+        (_is_nan(x), NAN),
+        (e == 0xFF, Cat(Const(0, 31), s)),
+        (e == 0, Cat(Const(0x7F800000, 31), s)),
+    ])
     seed = _rom(golden.RECIP_TABLE, 11)[frac[16:23]]
     y0 = Cat(Const(0, 22), seed)[:33]
     st = stage(p, f"{name}_s1", y=y0, my=((sig * seed) >> 1)[:35], sig=sig,
@@ -350,19 +345,12 @@ def rsqrt(p, x, *, name="rsqrt"):
     s, e, frac = _fields(x)
     sig = Cat(frac, Const(1, 1))
     odd = ~e[0]  # unbiased exponent e - 127 is odd
-    spec = Signal(name=f"{name}_spec0")
-    spec_val = Signal(32, name=f"{name}_specv0")
-    p.d.comb += spec.eq(1)
-    with p.If(_is_nan(x)):
-        p.d.comb += spec_val.eq(NAN)
-    with p.Elif(e == 0):
-        p.d.comb += spec_val.eq(Cat(Const(0x7F800000, 31), s))
-    with p.Elif(s):
-        p.d.comb += spec_val.eq(NAN)
-    with p.Elif(e == 0xFF):
-        p.d.comb += spec_val.eq(0)
-    with p.Else():
-        p.d.comb += spec.eq(0)
+    spec, spec_val = _special(p, name, [
+        (_is_nan(x), NAN),
+        (e == 0, Cat(Const(0x7F800000, 31), s)),
+        (s, NAN),
+        (e == 0xFF, 0),
+    ])
     seed = _rom(golden.RSQRT_TABLE, 11)[Cat(frac[16:23], odd)]
     half = Signal(signed(10), name=f"{name}_half")
     p.d.comb += half.eq((e - 127 - odd) >> 1)
