@@ -3,7 +3,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import RoundRobinArbiter, StreamFIFO, check_int
+from hw.common import RoundRobinArbiter, StreamFIFO
 
 from .packet import (LinkSignature, check_noc_params, coord_bits, flit_layout, header_layout,
                      lane_vc, link_vcs, vc_class)
@@ -76,11 +76,9 @@ class NetworkInterface(wiring.Component):
 
     def __init__(self, *, kx, ky, x, y, vcs=2, data_width=32, vc_depth=8,
                  max_packet_flits=4, qos_burst=4, bulk_vcs=1):
-        check_noc_params(kx=kx, ky=ky, vcs=vcs, data_width=data_width, vc_depth=vc_depth,
-                         max_packet_flits=max_packet_flits, qos_burst=qos_burst,
-                         bulk_vcs=bulk_vcs)
-        check_int("x", x, min=0, max=kx - 1)
-        check_int("y", y, min=0, max=ky - 1)
+        check_noc_params(kx=kx, ky=ky, x=x, y=y, vcs=vcs, data_width=data_width,
+                         vc_depth=vc_depth, max_packet_flits=max_packet_flits,
+                         qos_burst=qos_burst, bulk_vcs=bulk_vcs)
         self.kx, self.ky, self.x, self.y = kx, ky, x, y
         self.vcs, self.data_width, self.vc_depth = vcs, data_width, vc_depth
         self.max_packet_flits, self.qos_burst = max_packet_flits, qos_burst

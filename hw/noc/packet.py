@@ -103,10 +103,17 @@ def lane_vc(cls, x, y, col, bulk_vcs=1):
 
 
 def check_noc_params(*, kx, ky, vcs, data_width, vc_depth, max_packet_flits, qos_burst,
-                     bulk_vcs=1):
-    """Validate the parameters every NoC block shares; raise naming the bad one."""
+                     bulk_vcs=1, x=None, y=None):
+    """Validate the parameters every NoC block shares; raise naming the bad one.
+
+    ``x``, ``y`` (a node's coordinates, for the router and the NI) must lie in the mesh.
+    """
     check_int("kx", kx, min=1, max=256)
     check_int("ky", ky, min=1, max=256)
+    if x is not None:
+        check_int("x", x, min=0, max=kx - 1)
+    if y is not None:
+        check_int("y", y, min=0, max=ky - 1)
     check_int("vcs", vcs, min=2, max=16)
     check_int("bulk_vcs", bulk_vcs, min=1, max=16)
     if link_vcs(vcs, bulk_vcs) > 32:

@@ -3,7 +3,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import RoundRobinArbiter, check_int
+from hw.common import RoundRobinArbiter
 
 from .packet import (LOCAL, PORTS, LinkSignature, check_noc_params, flit_layout,
                      header_layout, link_vcs, route_mask)
@@ -81,11 +81,9 @@ class Router(wiring.Component):
 
     def __init__(self, *, kx, ky, x, y, vcs=2, data_width=32, vc_depth=8,
                  max_packet_flits=4, qos_burst=4, bulk_vcs=1):
-        check_noc_params(kx=kx, ky=ky, vcs=vcs, data_width=data_width, vc_depth=vc_depth,
-                         max_packet_flits=max_packet_flits, qos_burst=qos_burst,
-                         bulk_vcs=bulk_vcs)
-        check_int("x", x, min=0, max=kx - 1)
-        check_int("y", y, min=0, max=ky - 1)
+        check_noc_params(kx=kx, ky=ky, x=x, y=y, vcs=vcs, data_width=data_width,
+                         vc_depth=vc_depth, max_packet_flits=max_packet_flits,
+                         qos_burst=qos_burst, bulk_vcs=bulk_vcs)
         self.kx, self.ky, self.x, self.y = kx, ky, x, y
         self.classes, self.bulk_vcs = vcs, bulk_vcs
         vcs = link_vcs(vcs, bulk_vcs)
