@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from hw.noc import Router
+from scripts.results import record_measurements
 
 K = 4
 OUT = Path("build/bench_noc")
@@ -116,6 +117,8 @@ def run(quick=False):
     for z in zl:
         by_hops.setdefault(z["hops"], set()).add(z["latency"])
     hops = sorted(by_hops)
+    record_measurements("noc", [dict(kind="noc_zero_load", hops=z["hops"], beats=res["nbeats"],
+                                     cycles=z["latency"]) for z in zl], "make bench BENCH=noc")
     per_hop = (max(by_hops[hops[-1]]) - min(by_hops[hops[0]])) / (hops[-1] - hops[0])
     lines = [f"4x4 mesh, 2 classes (VC 0 control, class 1 bulk: all the traffic below), "
              f"32-bit flits, {res['nbeats'] + 1}-flit packets (head + {res['nbeats']} data), "

@@ -53,6 +53,7 @@ class ChipConfig:
     dma_fetch_cycles: int = 0    # DMA feeder: descriptor fetch from SRAM
     dma_row_cycles: float = 0    # DMA engine: least cycles per row (short rows)
     dma_gap_cycles: int = 0      # DMA engine: between back-to-back descriptors' data
+    noc_hop_cycles: int = 0      # NoC: cycles per router crossed by a head flit
     notes: dict = field(default_factory=dict)
 
     @property
@@ -138,6 +139,8 @@ PROTOTYPE = ChipConfig(
     dma_fetch_cycles=2,
     dma_row_cycles=1.7,
     dma_gap_cycles=2,
+    # hw.noc router: route + VC/switch allocation + link register (docs/noc.md).
+    noc_hop_cycles=3,
 )
 
 

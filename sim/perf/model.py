@@ -16,7 +16,7 @@ import math
 
 from .config import ELEMENT_BITS
 
-__all__ = ["pipeline_cycles", "ttu_gemm_cycles", "dma_copy_cycles", "gemm", "attention", "decoder_layer", "tokens_per_second",
+__all__ = ["pipeline_cycles", "ttu_gemm_cycles", "dma_copy_cycles", "noc_packet_cycles", "gemm", "attention", "decoder_layer", "tokens_per_second",
            "roofline_points", "LLM_70B"]
 
 
@@ -149,6 +149,15 @@ def dma_copy_cycles(nbytes, chip):
     if not isinstance(nbytes, int) or nbytes < 1:
         raise ValueError(f"nbytes must be a positive integer, not {nbytes!r}")
     return math.ceil(nbytes / chip.dma_bytes_per_cycle) + chip.dma_latency_cycles
+
+
+def noc_packet_cycles(hops, beats, chip):
+    """Zero-load cycles of one NoC packet: first beat offered at the source interface
+    to its last beat taken at the destination, crossing ``hops`` routers with
+    ``beats`` data beats behind the head (injection and ejection one cycle each)."""
+    if not isinstance(hops, int) or hops < 1:
+        raise ValueError(f"hops must be a positive integer, not {hops!r}")
+    return 1 + chip.noc_hop_cycles * hops + 1 + beats
 
 
 def tvp_cycles(elements, ops_per_element, chip):
