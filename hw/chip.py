@@ -21,7 +21,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from hw.common import check_int, forward
+from hw.common import check_int, forward, prefixed
 from hw.nic import Nic
 from hw.nic.bridge import NicBridge
 
@@ -95,12 +95,8 @@ class Chip(wiring.Component):
         self.nic = Nic(**kw)
         members = {}
         for k, c in enumerate(self.clusters):
-            for name, mem in c.signature.members.items():
-                if name not in ("ext_i", "ext_o"):
-                    members[f"c{k}__{name}"] = mem
-        for name, mem in self.nic.signature.members.items():
-            if name not in _NIC_INTERNAL:
-                members[f"nic__{name}"] = mem
+            members.update(prefixed(c, f"c{k}__", skip=("ext_i", "ext_o")))
+        members.update(prefixed(self.nic, "nic__", skip=_NIC_INTERNAL))
         for name in _BRIDGE_STATUS:
             members[f"bridge__{name}"] = Out(self.bridge.signature.members[name].shape)
         super().__init__(members)

@@ -7,13 +7,13 @@ from .skid import SkidBuffer
 from .fifo import StreamFIFO
 from .arbiter import RoundRobinArbiter, PriorityArbiter
 from .stream import StreamArbiter, StreamBroadcast, select_stream
-from .forward import forward
+from .forward import forward, prefixed
 
 __all__ = [
     "check_int", "check_pow2", "check_choice", "check_shape",
     "SkidBuffer", "StreamFIFO",
     "RoundRobinArbiter", "PriorityArbiter",
-    "StreamArbiter", "StreamBroadcast", "select_stream", "forward",
+    "StreamArbiter", "StreamBroadcast", "select_stream", "forward", "prefixed",
 ]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).

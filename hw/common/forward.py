@@ -1,7 +1,14 @@
 """Bring a submodule's interface out to its parent's ports, member by member."""
 from amaranth.lib import wiring
 
-__all__ = ["forward"]
+__all__ = ["forward", "prefixed"]
+
+
+def prefixed(inner, prefix, *, skip=()):
+    """``{prefix + name: member}`` for ``inner``'s signature members not in ``skip``:
+    the members a parent declares before :func:`forward` connects them."""
+    return {prefix + name: mem for name, mem in inner.signature.members.items()
+            if name not in skip}
 
 
 def forward(m, outer, inner, *, prefix="", skip=()):

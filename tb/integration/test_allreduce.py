@@ -34,7 +34,7 @@ from amaranth.lib import wiring
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.chip import Chip
-from hw.common import forward
+from hw.common import forward, prefixed
 from sim import atl
 from sim.compiler import TileConfig
 from tb import harness
@@ -47,6 +47,11 @@ CHIP = dict(n_clusters=1, tiles_per_cluster=1, tile=dict(deadlock_cycles=1 << 20
             nic=dict(ports=1, flows=1, window=8, payload=64, rto=1024))
 
 _IDLE = ("m_axi", "cdma_desc", "cdma_done", "chost", "nic__mac", "nic__peer_macs")
+
+
+def _idle(chip):
+    """``chip``'s members the pair leaves to the testbench or ties off (see :data:`_IDLE`)."""
+    return [name for name in chip.signature.members if any(s in name for s in _IDLE)]
 
 
 def mac_of(c):
@@ -72,9 +77,7 @@ class ChipPair(wiring.Component):
         self.chips = [Chip(**chip) for _ in range(2)]
         members = {}
         for c, ch in enumerate(self.chips):
-            for name, mem in ch.signature.members.items():
-                if not any(s in name for s in _IDLE):
-                    members[f"x{c}__{name}"] = mem
+            members.update(prefixed(ch, f"x{c}__", skip=_idle(ch)))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -84,8 +87,7 @@ class ChipPair(wiring.Component):
             m.d.comb += ch.nic__mac.eq(mac_of(c))
             for f in range(len(ch.nic__peer_macs)):
                 m.d.comb += ch.nic__peer_macs[f].eq(mac_of(1 - c))
-            forward(m, self, ch, prefix=f"x{c}__",
-                    skip=[name for name in ch.signature.members if any(s in name for s in _IDLE)])
+            forward(m, self, ch, prefix=f"x{c}__", skip=_idle(ch))
         return m
 
 

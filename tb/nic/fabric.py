@@ -15,7 +15,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hw.common import forward
+from hw.common import forward, prefixed
 from hw.nic import Nic
 from sim import atl
 
@@ -63,10 +63,7 @@ class NicGroup(wiring.Component):
         self.peer = topology(n, ports, flows)
         sig = {}
         for i, nic in enumerate(self.nics):
-            for name, member in nic.signature.members.items():
-                if name in ("mac", "peer_macs"):
-                    continue
-                sig[f"n{i}_{name}"] = member
+            sig.update(prefixed(nic, f"n{i}_", skip=("mac", "peer_macs")))
         super().__init__(sig)
 
     def elaborate(self, platform):
