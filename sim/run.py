@@ -201,13 +201,23 @@ def _compile_and_run(name, params, args):
         rep["_params"], rep["_model_cycles"] = params, pred
         if args.record:
             from scripts.results import record_measurements
-            shown = [a for i, a in enumerate(args.argv)   # output paths are not the workload
-                     if a not in ("--json", "--trace") and args.argv[i - 1:i] not in (["--json"], ["--trace"])]
+            shown = _workload_args(args.argv)
             command = "make sim" + (f' SIMARGS="{" ".join(shown)}"' if shown else "")
             record_measurements(f"sim {name} {_params_key(params)}",
                                 [dict(kind="tile_program", workload=name, params=params,
                                       cycles=rep["cycles"])], command)
     return rep
+
+
+def _workload_args(argv):
+    """``argv`` without the output options (``--json PATH``, ``--trace PATH``)."""
+    out, it = [], iter(argv)
+    for a in it:
+        if a in ("--json", "--trace"):
+            next(it, None)
+        elif not a.startswith(("--json=", "--trace=")):
+            out.append(a)
+    return out
 
 
 def _params_key(params):
