@@ -395,17 +395,26 @@ class TileProgram:
         # Every signal must be consumed (balanced semaphores); a signal that no
         # later op waited for cannot exist by construction.
 
-    def queues(self):
-        """The three instruction lists (64-bit words), each ending in HALT."""
+    def instructions(self):
+        """Per engine, the instructions before ``HALT``: ``(waits, op)`` pairs, ``op``
+        None for the ``NOP`` s that carry the waits beyond three (derives the
+        semaphores first). :meth:`queues` encodes them; ``sim.perf.tile`` replays them."""
         self._schedule()
         qs = [[] for _ in ENGINES]
         for op in self.ops:
-            sigs = sorted(self.sem_ids[op.engine, c] for c in op.signals)
             waits = list(op.waits)
             while len(waits) > 3:
-                qs[op.engine].append(encode(Opcode.NOP, waits=waits[:3]))
+                qs[op.engine].append((waits[:3], None))
                 waits = waits[3:]
-            qs[op.engine].append(encode(Opcode.EXEC, waits=waits, signals=sigs, arg=op.addr))
+            qs[op.engine].append((waits, op))
+        return qs
+
+    def queues(self):
+        """The three instruction lists (64-bit words), each ending in HALT."""
+        qs = [[encode(Opcode.NOP, waits=waits) if op is None else
+               encode(Opcode.EXEC, waits=waits, arg=op.addr,
+                      signals=sorted(self.sem_ids[op.engine, c] for c in op.signals))
+               for waits, op in q] for q in self.instructions()]
         for q in qs:
             q.append(encode(Opcode.HALT))
             if len(q) > self.cfg.depth:

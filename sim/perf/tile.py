@@ -94,15 +94,9 @@ def tile_program_cycles(prog, chip):
     Returns ``{"cycles", "busy": {engine: cycles}, "spans": {engine: [(start,
     end, name)]}}``; ``chip`` should come from :func:`tile_chip`.
     """
-    prog.queues()          # derives waits and signals
+    # (waits, op or None for a NOP) per queue, as the command processor runs them.
+    instrs = [[(Counter(waits), op) for waits, op in q] for q in prog.instructions()]
     chip = tile_chip(prog.cfg, chip)
-    instrs = [[] for _ in ENGINES]    # (waits Counter, op or None for a NOP)
-    for op in prog.ops:
-        waits = list(op.waits)
-        while len(waits) > 3:
-            instrs[op.engine].append((Counter(waits[:3]), None))
-            waits = waits[3:]
-        instrs[op.engine].append((Counter(waits), op))
     sems = Counter()
     events = []               # (cycle, sem id): increments in the future
     pc = [0] * len(ENGINES)
