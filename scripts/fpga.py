@@ -163,7 +163,9 @@ def main(argv=None):
             f"Device LFE5U-85F-CABGA381, nextpnr-ecp5 out of context (block ports are internal "
             f"nets, Fmax is register to register), target {TARGET_MHZ} MHz, seed 1. "
             "LUT4 counts a CCU2C carry cell as two LUT4s. Fmax is the worst clock domain. "
-            f"Raw figures: `{DATA}`.\n\n" + render(data))
+            f"Raw figures: `{DATA}`. Published figures of comparable open designs "
+            "(FlooNoC, CONNECT, iDMA, Corundum, Gemmini, ...) are set beside these in "
+            "[comparison.md](comparison.md).\n\n" + render(data))
     update_section(args.out, "fpga", body)
     return 1 if failed else 0
 

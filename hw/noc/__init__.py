@@ -26,4 +26,4 @@ TOPS = {
 }
 
 #: Replicated units of a top, for the per-unit cost of ``make fpga`` (see :func:`hw.tops.all_units`).
-UNITS = {"noc_mesh_2x1": ("node (router + network interface)", 2)}
+UNITS = {"noc_mesh_2x1": ("node of a 2x1 mesh (router with 3 live ports + NI, 6-bit flits)", 2)}
