@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from scripts.results import record_measurements
 from sim import atl
 
 LOSSES = [0.0, 0.001, 0.01, 0.05]
@@ -94,6 +95,13 @@ def ecp5_cost():
 def run(quick=False):
     packets = 60 if quick else 400
     rtl = rtl_sweep(packets)
+    # The performance model (sim.perf) is checked against these (tb/test_perf.py).
+    record_measurements("nic", [dict(kind="nic_message", payload=8, link_latency=LATENCY,
+                                     cycles=rtl["latency"])] +
+                        [dict(kind="nic_transfer", packets=packets, payload=PAYLOAD, loss=e["loss"],
+                              link_latency=LATENCY, rto=RTO, retransmits=e["tx_rtx"],
+                              timeouts=e["timeouts"], cycles=e["cycles"]) for e in rtl["sweep"]],
+                        "make bench BENCH=nic")
     ceiling = PAYLOAD / (PAYLOAD + 34)
     lines = [
         "## ATL NIC",

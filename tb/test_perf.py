@@ -5,7 +5,7 @@ rates; the event-level pipeline equals the closed form where one exists;
 FP4 halves compute-bound GEMM time; decode GEMV is memory bound near the HBM
 roofline; more chips raise tokens/s; bad arguments are rejected by name; the
 prototype preset predicts every RTL cycle count that ``make bench`` recorded
-in ``docs/measured.json`` (DMA copies, TTU GEMMs, TVP ops and kernels, NoC packets at zero load, and the ``make sim``
+in ``docs/measured.json`` (DMA copies, TTU GEMMs, TVP ops and kernels, NoC packets at zero load, NIC messages and transfers, and the ``make sim``
 tile programs by a replay of their compiled schedule) within 5 %.
 """
 import json
@@ -87,6 +87,14 @@ def _predict(entry):
         chip = PROTOTYPE.with_(ttu_rows=entry["rows"], ttu_cols=entry["cols"],
                                ttu_fill_cycles=entry["rows"] + entry["cols"] + PROTOTYPE.ttu_pe_latency)
         return ttu_gemm_cycles(entry["m"], entry["n"], entry["k"], chip, fmt=entry["fmt"])
+    if kind == "nic_message":
+        from sim.perf.model import nic_message_cycles
+        return nic_message_cycles(entry["payload"], PROTOTYPE, link_latency=entry["link_latency"])
+    if kind == "nic_transfer":
+        from sim.perf.model import nic_transfer_cycles
+        return nic_transfer_cycles(entry["packets"], entry["payload"], PROTOTYPE,
+                                   link_latency=entry["link_latency"], rto=entry["rto"],
+                                   retransmits=entry["retransmits"], timeouts=entry["timeouts"])
     if kind == "noc_zero_load":
         from sim.perf.model import noc_packet_cycles
         return noc_packet_cycles(entry["hops"], entry["beats"], PROTOTYPE)
@@ -110,7 +118,7 @@ def test_prototype_predicts_rtl_within_5_percent():
     """Every RTL cycle count recorded by ``make bench`` (docs/measured.json) is
     predicted by the prototype preset within 5 %."""
     data = json.loads(MEASURED.read_text())
-    assert {"dma", "ttu", "tvp", "noc"} <= set(data), f"measurements missing: have {sorted(data)}"
+    assert {"dma", "ttu", "tvp", "noc", "nic"} <= set(data), f"measurements missing: have {sorted(data)}"
     sims = [g for g in data if g.startswith("sim transformer")]
     assert sims, "no make sim transformer run recorded (run make sim)"
     worst = []

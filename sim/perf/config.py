@@ -54,6 +54,10 @@ class ChipConfig:
     dma_row_cycles: float = 0    # DMA engine: least cycles per row (short rows)
     dma_gap_cycles: int = 0      # DMA engine: between back-to-back descriptors' data
     noc_hop_cycles: int = 0      # NoC: cycles per router crossed by a head flit
+    nic_frame_overhead_bytes: int = 34   # Ethernet header 14 + ATL header 16 + FCS 4
+    nic_min_frame_bytes: int = 64
+    nic_header_cycles: int = 0   # NIC: header write into the retransmit buffer
+    nic_fixed_cycles: int = 0    # NIC: post accept, receive checks and placement
     notes: dict = field(default_factory=dict)
 
     @property
@@ -141,6 +145,12 @@ PROTOTYPE = ChipConfig(
     dma_gap_cycles=2,
     # hw.noc router: route + VC/switch allocation + link register (docs/noc.md).
     noc_hop_cycles=3,
+    # hw.nic: one byte per cycle per port (nic_bits_per_s at clock_hz); the 16-word
+    # header is written into the retransmit buffer before a frame leaves; EthRx
+    # stores and forwards a whole frame; 42 cycles of post/receive/placement
+    # pipeline measured on the 8-byte message (docs/nic.md).
+    nic_header_cycles=16,
+    nic_fixed_cycles=42,
 )
 
 

@@ -16,7 +16,8 @@ import math
 
 from .config import ELEMENT_BITS
 
-__all__ = ["pipeline_cycles", "ttu_gemm_cycles", "dma_copy_cycles", "noc_packet_cycles", "gemm", "attention", "decoder_layer", "tokens_per_second",
+__all__ = ["pipeline_cycles", "ttu_gemm_cycles", "dma_copy_cycles", "noc_packet_cycles",
+           "nic_message_cycles", "nic_transfer_cycles", "gemm", "attention", "decoder_layer", "tokens_per_second",
            "roofline_points", "LLM_70B"]
 
 
@@ -158,6 +159,29 @@ def noc_packet_cycles(hops, beats, chip):
     if not isinstance(hops, int) or hops < 1:
         raise ValueError(f"hops must be a positive integer, not {hops!r}")
     return 1 + chip.noc_hop_cycles * hops + 1 + beats
+
+
+def nic_message_cycles(payload, chip, *, link_latency):
+    """One WRITE of ``payload`` bytes over a NIC port: post to the last byte placed in
+    the peer's memory. The payload streams into the retransmit buffer, the header is
+    written, the frame crosses the wire and the link, the receiver stores and forwards
+    the whole frame, then places it."""
+    rate = chip.nic_bits_per_s / 8 / chip.clock_hz        # bytes per cycle
+    frame = max(chip.nic_min_frame_bytes, payload + chip.nic_frame_overhead_bytes) / rate
+    return (payload / rate + chip.nic_header_cycles + 2 * frame + link_latency
+            + chip.nic_fixed_cycles)
+
+
+def nic_transfer_cycles(packets, payload, chip, *, link_latency, rto, retransmits=0,
+                        timeouts=0):
+    """``packets`` WRITEs back to back (window never full): the first message's
+    latency, then one frame time per further frame, retransmissions included, plus
+    ``rto`` per retransmission timeout. The counts of retransmissions and timeouts
+    are inputs (``sim.atl`` gives their expectation for a loss rate)."""
+    rate = chip.nic_bits_per_s / 8 / chip.clock_hz
+    frame = max(chip.nic_min_frame_bytes, payload + chip.nic_frame_overhead_bytes) / rate
+    return (nic_message_cycles(payload, chip, link_latency=link_latency)
+            + (packets - 1 + retransmits) * frame + timeouts * rto)
 
 
 def tvp_cycles(elements, ops_per_element, chip):
