@@ -162,10 +162,7 @@ def run_on_tile(prog, meta, args, *, check=True):
 
 
 def _rows(prog, op):
-    from sim.dma import DMAModel
-    c = prog.cfg
-    return DMAModel(addr_width=c.addr_width, data_width=32 * c.n, dims=c.dims,
-                    sram_size=c.sram_size, hbm_size=c.hbm_size).rows(op.rec)
+    return prog.cfg.dma_model().rows(op.rec)
 
 
 #: Compilable workloads: name -> (sim.compiler.workloads function, fixed keywords).

@@ -11,7 +11,6 @@ this model's bit for bit, whatever the timing.
 import numpy as np
 
 from sim import mx
-from sim.dma import DMAModel
 from sim.tvp import TVPModel
 
 __all__ = ["TileModel"]
@@ -25,8 +24,7 @@ class TileModel:
         self.wb = cfg.word_bytes
         self.sram = bytearray(cfg.sram_size)
         self.hbm = bytearray(cfg.hbm_size)
-        self.dma = DMAModel(addr_width=cfg.addr_width, data_width=32 * cfg.n, dims=cfg.dims,
-                            sram_size=cfg.sram_size, hbm_size=cfg.hbm_size)
+        self.dma = cfg.dma_model()
         self.tvp = TVPModel(lanes=cfg.n)
         self.macs = 0
 

@@ -66,6 +66,12 @@ class TileConfig:
                    addr_width=tile.addr_width, dims=tile.dims, max_k_beats=tile.max_k_beats,
                    max_n_tiles=tile.max_n_tiles, n_sems=tile.n_sems, depth=tile.depth)
 
+    def dma_model(self):
+        """The DMA golden model (:class:`sim.dma.DMAModel`) of a tile with this configuration."""
+        from sim.dma import DMAModel
+        return DMAModel(addr_width=self.addr_width, data_width=32 * self.n, dims=self.dims,
+                        sram_size=self.sram_size, hbm_size=self.hbm_size)
+
     def layouts(self):
         from hw.dma.descriptor import descriptor_layout
         from hw.tile import ttu_record_layout, tvp_record_layout
@@ -207,10 +213,8 @@ class TileProgram:
 
     def dma(self, desc, name="dma"):
         """A DMA descriptor (``hw.dma.descriptor`` fields; addresses in bytes)."""
-        from sim.dma import DMAModel
         c = self.cfg
-        model = DMAModel(addr_width=c.addr_width, data_width=32 * c.n, dims=c.dims,
-                         sram_size=c.sram_size, hbm_size=c.hbm_size)
+        model = c.dma_model()
         d = dict(desc)
         d.setdefault("dst_mask", 1)
         d.setdefault("sem", 0)
@@ -428,10 +432,7 @@ class TileProgram:
         out = {}
         for op in self.ops:
             if op.kind == "dma":
-                from sim.dma import DMAModel
-                c = self.cfg
-                v = DMAModel(addr_width=c.addr_width, data_width=32 * c.n, dims=c.dims,
-                             sram_size=c.sram_size, hbm_size=c.hbm_size).encode(op.rec)
+                v = self.cfg.dma_model().encode(op.rec)
                 nw = self.desc_words
             elif op.kind == "gemm":
                 v, nw = pack(self.ttu_layout, op.rec), 1

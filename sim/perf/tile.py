@@ -81,11 +81,7 @@ def op_cycles(op, prog, chip):
         return _ttu_cycles(op.rec, chip)
     if op.kind == "vec":
         return _tvp_cycles(op.rec, chip)
-    from sim.dma import DMAModel
-    c = prog.cfg
-    rows = DMAModel(addr_width=c.addr_width, data_width=32 * c.n, dims=c.dims,
-                    sram_size=c.sram_size, hbm_size=c.hbm_size).rows(op.rec)
-    return _dma_cycles(rows, chip)
+    return _dma_cycles(prog.cfg.dma_model().rows(op.rec), chip)
 
 
 def tile_program_cycles(prog, chip):
