@@ -6,7 +6,7 @@
   and FP4 (E2M1), from :class:`sim.ttu.CycleModel`; the model equals the RTL cycle
   for cycle (``tb/ttu/test_ttu.py::cycle_count``), and unless ``quick`` the 64^3
   GEMMs on the 8x8 array are also simulated (Verilator, results checked bit for bit);
-* the ECP5 figures of the ``ttu_pe`` and ``ttu_8x8`` tops as recorded by
+* the ECP5 figures of the ``ttu_pe``, ``ttu_2x2`` and ``ttu_8x8`` tops as recorded by
   ``make fpga`` in ``docs/fpga.json`` (not re-run here: the 8x8 place and route
   takes many minutes).
 """
@@ -117,11 +117,11 @@ def run(quick=False):
 def fpga_section():
     rows = fpga_rows()
     if not rows:
-        return ["ECP5 figures: run `make fpga TOPS=\"ttu_pe ttu_8x8\"` (none recorded yet).", ""]
+        return ["ECP5 figures: run `make fpga TOPS=\"ttu_pe ttu_2x2 ttu_8x8\"` (none recorded yet).", ""]
     out = ["ECP5 (yowasp yosys `synth_ecp5` + nextpnr-ecp5 `--85k`, `make fpga`, "
            "`docs/fpga.json`; LUT4 counts CCU2C as 2). `ttu_pe` is one PE without its "
-           "share of the row tail (one `BlockTail` per row of 8 PEs); `ttu_8x8` is the whole "
-           "unit (controller, buffers, 64 PEs, 8 tails):", "",
+           "share of the row tail (one `BlockTail` per row of 8 PEs); `ttu_2x2` and `ttu_8x8` are "
+           "whole units (controller, buffers, PEs, tails, output FIFO):", "",
            "| top | LUT4 | FF | DSP | BRAM | Fmax (MHz) |", "|---|---|---|---|---|---|"]
     for name, r in sorted(rows.items()):
         out.append(f"| {name} | {r['LUT4']} | {r['FF']} | {r['DSP']} | {r['BRAM']} | "
@@ -129,9 +129,11 @@ def fpga_section():
     if "ttu_8x8" in rows:
         r = rows["ttu_8x8"]
         out += ["", f"Per PE in the 8x8 unit (everything / 64): {r['LUT4'] / 64:.0f} LUT4, "
-                f"{r['FF'] / 64:.0f} FF, {r['DSP'] / 64:.1f} DSP. Both tops sit behind "
-                "`hw.ttu.pins.PinWrapper` (the ports exceed the package pins): about one FF per "
-                "port bit and one LUT4 per output bit of the wrapped block are the wrapper's."]
+                f"{r['FF'] / 64:.0f} FF, {r['DSP'] / 64:.1f} DSP."]
+    out += ["", "The tops sit behind "
+                "`hw.ttu.pins.PinWrapper` (the ports exceed the package pins), so they are placed "
+                "in context, with I/O buffers and the clock on a global network: about one FF "
+                "per port bit and one LUT4 per output bit of the wrapped block are the wrapper's."]
     return out + [""]
 
 

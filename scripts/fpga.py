@@ -23,6 +23,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from hw.tops import all_tops, all_units
+from hw.ttu.pins import PinWrapper
 from scripts.export_verilog import parse_stat, summarize, synth_ecp5
 from scripts.results import provenance, update_section
 from scripts.tools import venv_tool
@@ -42,18 +43,25 @@ def _fresh(path, stamp, key):
     return path.exists() and stamp.exists() and stamp.read_text() == key
 
 
-def place_and_route(name, out, *, luts, seed=1, force=False):
-    """Return ``(fmax_mhz, report_dict)`` for ``out/<name>.json``."""
+def place_and_route(name, out, *, luts, in_context=False, seed=1, force=False):
+    """Return ``(fmax_mhz, report_dict)`` for ``out/<name>.json``.
+
+    ``in_context``: the top fits the package pins (a :class:`~hw.ttu.pins.PinWrapper`),
+    so it gets I/O buffers and its clock on a global network.
+    """
     report = out / f"{name}.pnr.json"
     stamp = out / f"{name}.pnr.cmd"
     log = out / f"{name}.pnr.log"
     args = [*DEVICE, "--json", str(out / f"{name}.json"),
             "--freq", str(TARGET_MHZ), "--seed", str(seed), "--report", str(report),
-            # Block-level figures: ports stay internal nets (a block's buses exceed
-            # the package's pins), so Fmax is register to register.
-            "--out-of-context",
             # A block slower than the target is a figure to report, not a failure.
             "--timing-allow-fail"]
+    if not in_context:
+        # A block's buses exceed the package's pins: its ports stay internal nets.
+        # Out of context nextpnr puts no net on a global network, so the clock is
+        # routed in the fabric: fine for a block of a few thousand flip-flops, a
+        # routing jam for the 36k of the TTU array (hence its PinWrapper).
+        args += ["--out-of-context"]
     if luts > ROUTER2_LUTS:
         args += ["--router", "router2"]
     # The netlist follows from the Verilog (synthesis is deterministic).
@@ -89,7 +97,8 @@ DATA = Path("docs/fpga.json")
 def implement(name, out, *, force=False):
     """Synthesize and place-and-route one top; return its row of figures."""
     path = out / f"{name}.v"
-    text = verilog.convert(all_tops()[name](), name=name, emit_src=False)
+    top = all_tops()[name]()
+    text = verilog.convert(top, name=name, emit_src=False)
     stat, stamp = out / f"{name}.stat.txt", out / f"{name}.synth.cmd"
     key = _digest(text.encode())
     if force or not (path.exists() and path.read_text() == text and _fresh(stat, stamp, key)
@@ -100,7 +109,8 @@ def implement(name, out, *, force=False):
         stamp.write_text(key)
     row = summarize(parse_stat(stat.read_text()))
     try:
-        fmax, _ = place_and_route(name, out, luts=row["LUT4"], force=force)
+        fmax, _ = place_and_route(name, out, luts=row["LUT4"],
+                                  in_context=isinstance(top, PinWrapper), force=force)
         row["Fmax"] = round(fmax, 1) if fmax else None
     except DoesNotFit as e:
         row["Fmax"] = None
@@ -160,8 +170,11 @@ def main(argv=None):
             "The table holds the latest figures of every top in `docs/fpga.json`: a run "
             "with `TOPS=` replaces only its own rows, so rows may come from earlier runs "
             "of the same flow.\n\n"
-            f"Device LFE5U-85F-CABGA381, nextpnr-ecp5 out of context (block ports are internal "
-            f"nets, Fmax is register to register), target {TARGET_MHZ} MHz, seed 1. "
+            f"Device LFE5U-85F-CABGA381, target {TARGET_MHZ} MHz, seed 1, Fmax register to "
+            f"register. Blocks are placed out of context (their ports are internal nets and "
+            "nextpnr routes their clock in the fabric); the `ttu_*` tops, behind a "
+            "`PinWrapper` that fits the package pins, are placed with I/O buffers and "
+            "their clock on a global network. "
             "LUT4 counts a CCU2C carry cell as two LUT4s. Fmax is the worst clock domain. "
             f"Raw figures: `{DATA}`. Published figures of comparable open designs "
             "(FlooNoC, CONNECT, iDMA, Corundum, Gemmini, ...) are set beside these in "

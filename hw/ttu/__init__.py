@@ -7,13 +7,16 @@ from .pins import PinWrapper
 
 __all__ = ["FP32Add", "IntToFP32", "PE", "PinWrapper", "SystolicArray", "TTU"]
 
-#: Exported by ``make verilog`` (see :mod:`hw.tops`). Both have more port bits
+#: Exported by ``make verilog`` (see :mod:`hw.tops`). All have more port bits
 #: than an ECP5 package has pins, so ``make fpga`` sees them behind a
 #: :class:`~hw.ttu.pins.PinWrapper` (every port registered, serial pins).
 TOPS = {
     "ttu_pe": lambda: PinWrapper(PE()),
     "ttu_8x8": lambda: PinWrapper(TTU(rows=8, cols=8)),
+    # Routes in minutes: shows the unit's critical path while the 8x8 takes an hour.
+    "ttu_2x2": lambda: PinWrapper(TTU(rows=2, cols=2)),
 }
 
 #: Replicated units of a top, for the per-unit cost of ``make fpga`` (see :func:`hw.tops.all_units`).
-UNITS = {"ttu_8x8": ("PE (with its share of tails, edge decode, controller)", 64)}
+UNITS = {"ttu_8x8": ("PE (with its share of tails, edge decode, controller)", 64),
+         "ttu_2x2": ("PE (with its share of tails, edge decode, controller)", 4)}

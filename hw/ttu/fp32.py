@@ -17,10 +17,15 @@ F32_INF = 0x7F800000
 
 
 def _stage(m, value, name, pipelined):
-    """``value`` itself, or a register of it when ``pipelined``."""
+    """``value`` itself, or a register of it when ``pipelined``.
+
+    Pipeline registers hold data only (whoever uses the unit tracks which stage
+    is valid), so they have no reset: a reset net to every stage would be the
+    widest net of the tensor unit.
+    """
     if not pipelined:
         return value
-    r = Signal.like(value, name=name)
+    r = Signal.like(value, name=name, reset_less=True)
     m.d.sync += r.eq(value)
     return r
 

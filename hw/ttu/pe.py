@@ -232,7 +232,13 @@ class PE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         a, b = self.a_in, self.b_in
-        m.d.sync += [self.a_out.eq(a), self.b_out.eq(b)]
+        # Pass-through links: operands without reset (the widest reset net of the
+        # array otherwise), ``valid`` with it so a reset leaves no beat in flight.
+        a_q = Signal(self.a_in.shape(), reset_less=True)
+        b_q = Signal(self.b_in.shape(), reset_less=True)
+        a_valid = Signal()
+        m.d.sync += [a_q.eq(a), b_q.eq(b), a_valid.eq(a.valid)]
+        m.d.comb += [self.a_out.eq(a_q), self.a_out.valid.eq(a_valid), self.b_out.eq(b_q)]
         w0, has_hi, w1 = _op_widths(self._formats, self._packed)
         oa, ob = a.op, b.op
 
@@ -243,10 +249,11 @@ class PE(wiring.Component):
         m.d.sync += [m_ctl.valid.eq(a.valid), m_ctl.blk_last.eq(a.blk_last),
                      m_ctl.tile_last.eq(a.tile_last), m_ctl.scale_a.eq(a.scale),
                      m_ctl.scale_b.eq(b.scale)]
-        m_p0 = Signal(2 * w0)
-        m_hi = Signal(range(3))
-        m_neg0 = Signal()
-        m_flags = Signal(3)
+        # Data registers have no reset: they count only where m_ctl.valid says so.
+        m_p0 = Signal(2 * w0, reset_less=True)
+        m_hi = Signal(range(3), reset_less=True)
+        m_neg0 = Signal(reset_less=True)
+        m_flags = Signal(3, reset_less=True)
         nan = oa.nan | ob.nan | (oa.inf & ob.zero) | (ob.inf & oa.zero)
         inf = (oa.inf | ob.inf) & ~nan
         neg = oa.s0 ^ ob.s0
@@ -256,16 +263,18 @@ class PE(wiring.Component):
             m.d.sync += m_hi.eq(oa.hi + ob.hi)
         wn = 2 * w0 + 2
         if self._packed:
-            m_p1 = Signal(2 * w1)
-            m_neg1 = Signal()
+            m_p1 = Signal(2 * w1, reset_less=True)
+            m_neg1 = Signal(reset_less=True)
             m.d.sync += [m_p1.eq(oa.m1 * ob.m1), m_neg1.eq(oa.s1 ^ ob.s1)]
 
         # Stage S: the beat's product sum before the coarse shift, with the lane-0
         # product in ones' complement when negative (its +1 is the carry-in of the
         # block-sum adder): q = n - neg0 where n = (-1)**s0 p0 + (-1)**s1 p1.
-        s_q = Signal(signed(wn))
-        s_ctl, s_hi, s_neg0 = Signal(ctrl), Signal.like(m_hi), Signal()
-        s_flags = Signal(3)
+        s_q = Signal(signed(wn), reset_less=True)
+        s_ctl = Signal(ctrl)
+        s_hi = Signal.like(m_hi, reset_less=True)
+        s_neg0 = Signal(reset_less=True)
+        s_flags = Signal(3, reset_less=True)
         p0e = Signal(signed(wn))
         m.d.comb += p0e.eq(m_p0)
         x0 = p0e ^ Mux(m_neg0, -1, 0)
@@ -370,10 +379,12 @@ class BlockTail(wiring.Component):
         lsb = Signal(signed(11))
         m.d.comb += lsb.eq(format_lsb(m, self.fmt_a, self._formats)
                            + format_lsb(m, self.fmt_b, self._formats) - 254)
-        x = Signal(blk_layout(self._width))
-        x_sel = Signal.like(sel)
-        x_exp = Signal(signed(11))
-        m.d.sync += [x.eq(any_blk), x_sel.eq(sel),
+        # Block data without reset (it counts only with x_go), x_go with it.
+        x = Signal(blk_layout(self._width), reset_less=True)
+        x_go = Signal()
+        x_sel = Signal.like(sel, reset_less=True)
+        x_exp = Signal(signed(11), reset_less=True)
+        m.d.sync += [x.eq(any_blk), x_go.eq(any_blk.valid), x_sel.eq(sel),
                      x_exp.eq(any_blk.scale_a + any_blk.scale_b + lsb)]
 
         m.submodules.round = rnd = IntToFP32(width=self._width, exp_width=11,
@@ -381,15 +392,18 @@ class BlockTail(wiring.Component):
         m.d.comb += [rnd.value.eq(x.sum), rnd.exp.eq(x_exp),
                      rnd.nan.eq(x.nan | (x.scale_a == 0xFF) | (x.scale_b == 0xFF)),
                      rnd.pinf.eq(x.pinf), rnd.ninf.eq(x.ninf)]
-        go, tile, s = x.valid, x.tile_last, x_sel
+        go, tile, s = x_go, x.tile_last, x_sel
         for k in range(_CONV_STAGES):
-            g2, t2, s2 = Signal(name=f"c{k}_go"), Signal(name=f"c{k}_tile"), Signal.like(sel, name=f"c{k}_sel")
+            g2 = Signal(name=f"c{k}_go")
+            t2 = Signal(name=f"c{k}_tile", reset_less=True)
+            s2 = Signal.like(sel, name=f"c{k}_sel", reset_less=True)
             m.d.sync += [g2.eq(go), t2.eq(tile), s2.eq(s)]
             go, tile, s = g2, t2, s2
 
         # Stage V: block value and the PE's accumulator, read here.
-        v_go, v_tile, v_sel = Signal(), Signal(), Signal.like(sel)
-        v_bits, v_acc = Signal(32), Signal(32)
+        v_go = Signal()
+        v_tile, v_sel = Signal(reset_less=True), Signal.like(sel, reset_less=True)
+        v_bits, v_acc = Signal(32, reset_less=True), Signal(32, reset_less=True)
         m.d.sync += [v_go.eq(go), v_tile.eq(tile), v_sel.eq(s), v_bits.eq(rnd.result)]
         with m.Switch(s):
             for j in range(n):
@@ -400,7 +414,9 @@ class BlockTail(wiring.Component):
         m.d.comb += [add.a.eq(v_acc), add.b.eq(v_bits)]
         go, tile, s = v_go, v_tile, v_sel
         for k in range(_ADD_STAGES):
-            g2, t2, s2 = Signal(name=f"a{k}_go"), Signal(name=f"a{k}_tile"), Signal.like(sel, name=f"a{k}_sel")
+            g2 = Signal(name=f"a{k}_go")
+            t2 = Signal(name=f"a{k}_tile", reset_less=True)
+            s2 = Signal.like(sel, name=f"a{k}_sel", reset_less=True)
             m.d.sync += [g2.eq(go), t2.eq(tile), s2.eq(s)]
             go, tile, s = g2, t2, s2
 
@@ -408,8 +424,12 @@ class BlockTail(wiring.Component):
         wdata = Signal(32)
         m.d.comb += wdata.eq(Mux(tile, 0, add.s))
         for j in range(n):
+            # The accumulator restarts at +0 after a reset; a result is read only
+            # when the array's row marker says it is new, so it needs no reset.
+            res = Signal(32, name=f"res{j}", reset_less=True)
+            m.d.comb += self.results[j].eq(res)
             with m.If(go & (s == j)):
                 m.d.sync += self.acc[j].eq(wdata)
                 with m.If(tile):
-                    m.d.sync += self.results[j].eq(add.s)
+                    m.d.sync += res.eq(add.s)
         return m
