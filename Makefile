@@ -53,7 +53,7 @@ bench: $(STAMP)
 	$(PY) -m scripts.bench --out docs/results.md $(if $(BENCH),--only $(BENCH))
 
 fpga: $(STAMP)
-	$(PY) -m scripts.fpga --out docs/results.md $(if $(TOPS),--only $(TOPS))
+	$(PY) -m scripts.fpga --out docs/results.md $(if $(TOPS),--only $(TOPS)) $(if $(PNR_MIN),--pnr-timeout $(PNR_MIN))
 
 clean:
 	rm -rf build

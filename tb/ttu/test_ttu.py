@@ -11,7 +11,9 @@ Testplan (docs/ttu.md):
 * ``bad_command``: rejected commands are counted and the unit keeps working;
 * ``cycle_count``: cycles equal ``sim.ttu.CycleModel`` exactly, FP4 takes half the
   FP8 cycles for the same GEMM;
-on a 4x4 and an 8x8 array (block 32) and a 4x4 array with block 16.
+on a 4x4 and an 8x8 array (block 32) and a 4x4 array with block 16;
+* ``test_output_fifo_depth_is_the_least_for_full_rate`` (pysim, bare 2x2 array): tiles
+  ``max(R, C)`` beats apart never wait with ``out_depth`` FIFO rows and do with one fewer.
 """
 import itertools
 import os
