@@ -141,7 +141,7 @@ class GreedyArray(SystolicArray):
 
 
 def test_mutant_array_fails():
-    """From reset, a stalled sink and three tile ends overflow a two-row FIFO."""
+    """From reset, tile ends taken without room break the reservation within a few cycles."""
     dut = GreedyArray(rows=1, cols=2, depth=2, formats=("fp4_e2m1",), block=16, packed=False)
     with pytest.raises(AssertionError):
         harness.check(ArrayCheck(dut), name="ttu_array_mutant", modes=("bmc",), depth=24)
