@@ -86,7 +86,7 @@ def place_and_route(name, out, *, luts, in_context=False, seed=1, force=False,
             # A congested design can keep the router busy for hours: report it
             # and go on with the other tops rather than hang `make fpga`.
             raise NotRouted(f"place and route did not finish in {timeout / 60:g} min "
-                            f"(log: {log})") from None
+                            f"(see {log.name})") from None
         if proc.returncode != 0:
             text = log.read_text() if log.exists() else proc.stderr
             # nextpnr logs "Info:  MULT18X18D:   472/   156   302%" before it gives up
@@ -135,7 +135,7 @@ def implement(name, out, *, force=False, timeout=PNR_TIMEOUT):
         row["note"] = f"does not fit the LFE5U-85F: {e}"
     except NotRouted as e:
         row["Fmax"] = None
-        row["note"] = str(e).split(" (log")[0]
+        row["note"] = str(e)
     return row
 
 

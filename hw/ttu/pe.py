@@ -320,6 +320,18 @@ class PE(wiring.Component):
         return m
 
 
+def _follow(m, go, tile, sel, stages, prefix):
+    """Delay a tail's ``go`` (with reset), ``tile`` and PE select (without) by ``stages``
+    cycles, beside a pipelined unit; return the delayed three."""
+    for k in range(stages):
+        g2 = Signal(name=f"{prefix}{k}_go")
+        t2 = Signal(name=f"{prefix}{k}_tile", reset_less=True)
+        s2 = Signal.like(sel, name=f"{prefix}{k}_sel", reset_less=True)
+        m.d.sync += [g2.eq(go), t2.eq(tile), s2.eq(sel)]
+        go, tile, sel = g2, t2, s2
+    return go, tile, sel
+
+
 class BlockTail(wiring.Component):
     """FP32 rounding and accumulation shared by up to :data:`GROUP` PEs of a row.
 
@@ -392,13 +404,7 @@ class BlockTail(wiring.Component):
         m.d.comb += [rnd.value.eq(x.sum), rnd.exp.eq(x_exp),
                      rnd.nan.eq(x.nan | (x.scale_a == 0xFF) | (x.scale_b == 0xFF)),
                      rnd.pinf.eq(x.pinf), rnd.ninf.eq(x.ninf)]
-        go, tile, s = x_go, x.tile_last, x_sel
-        for k in range(_CONV_STAGES):
-            g2 = Signal(name=f"c{k}_go")
-            t2 = Signal(name=f"c{k}_tile", reset_less=True)
-            s2 = Signal.like(sel, name=f"c{k}_sel", reset_less=True)
-            m.d.sync += [g2.eq(go), t2.eq(tile), s2.eq(s)]
-            go, tile, s = g2, t2, s2
+        go, tile, s = _follow(m, x_go, x.tile_last, x_sel, _CONV_STAGES, "c")
 
         # Stage V: block value and the PE's accumulator, read here.
         v_go = Signal()
@@ -412,13 +418,7 @@ class BlockTail(wiring.Component):
 
         m.submodules.add = add = FP32Add(pipelined=_ADD_STAGES)
         m.d.comb += [add.a.eq(v_acc), add.b.eq(v_bits)]
-        go, tile, s = v_go, v_tile, v_sel
-        for k in range(_ADD_STAGES):
-            g2 = Signal(name=f"a{k}_go")
-            t2 = Signal(name=f"a{k}_tile", reset_less=True)
-            s2 = Signal.like(sel, name=f"a{k}_sel", reset_less=True)
-            m.d.sync += [g2.eq(go), t2.eq(tile), s2.eq(s)]
-            go, tile, s = g2, t2, s2
+        go, tile, s = _follow(m, v_go, v_tile, v_sel, _ADD_STAGES, "a")
 
         # Stage W: accumulate in increasing k order; tile end -> result, restart at +0.
         wdata = Signal(32)
