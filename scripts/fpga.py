@@ -8,7 +8,7 @@ The flow is incremental: a top whose Verilog and tool command are unchanged
 reuses ``build/fpga/<top>.json`` / ``.pnr.json``, so re-running after one
 block changed costs that block's time only (``--force`` redoes everything).
 Designs above :data:`ROUTER2_LUTS` LUT4 use nextpnr's ``router2`` (``router1``
-takes hours on them here). A design that does not fit the device (e.g. more
+takes hours on them here), except the tops named in :data:`ROUTER`. A design that does not fit the device (e.g. more
 multipliers than its 156 DSP slices) keeps its synthesis figures and says
 why it has no Fmax; so does one whose place and route takes longer than
 ``--pnr-timeout`` minutes (``make fpga PNR_MIN=...``, default 90), so that a
@@ -34,6 +34,10 @@ DEVICE = ["--85k", "--package", "CABGA381"]
 TARGET_MHZ = 100
 #: LUT4 count above which place and route uses router2.
 ROUTER2_LUTS = 20000
+#: Tops routed with a router other than the size rule's. The 8x8 TTU: router2
+#: brings its overuse down to ~400 wires and then oscillates without end, router1
+#: converges (docs/ttu.md, "Place and route of the 8x8 unit").
+ROUTER = {"ttu_8x8": "router1"}
 
 
 #: Seconds one place-and-route may take before the top is reported without an Fmax.
@@ -73,8 +77,9 @@ def place_and_route(name, out, *, luts, in_context=False, seed=1, force=False,
         # routed in the fabric: fine for a block of a few thousand flip-flops, a
         # routing jam for the 36k of the TTU array (hence its PinWrapper).
         args += ["--out-of-context"]
-    if luts > ROUTER2_LUTS:
-        args += ["--router", "router2"]
+    router = ROUTER.get(name, "router2" if luts > ROUTER2_LUTS else None)
+    if router:
+        args += ["--router", router]
     # The netlist follows from the Verilog (synthesis is deterministic).
     key = " ".join(args) + "\n" + _digest((out / f"{name}.v").read_bytes())
     if force or not _fresh(report, stamp, key):

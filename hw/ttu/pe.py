@@ -56,6 +56,13 @@ def _op_widths(formats, packed):
     return w0, sw > 4, w1
 
 
+def _narrow_widths(formats):
+    """(mantissa bits, shift bits) of the packed FP4/FP6 element."""
+    narrow = [f for f in formats if f in NARROW_FORMATS]
+    return (max(max_mant(f) for f in narrow).bit_length(),
+            max(1, max(max_shift(f) for f in narrow).bit_length()))
+
+
 def op_layout(formats, packed):
     """A decoded element lane (see :class:`OperandDecode`)."""
     w0, _, w1 = _op_widths(formats, packed)
@@ -66,7 +73,10 @@ def op_layout(formats, packed):
         "nan": 1, "inf": 1, "zero": 1,
     }
     if packed:
-        fields.update({"m1": w1, "s1": 1})  # upper FP4/FP6 element (0 unless packed)
+        mw, ew = _narrow_widths(formats)
+        # Upper FP4/FP6 element, (-1)**s1 * m1 * 2**e1 (m1 = 0 unless packed): its
+        # product is formed in LUTs, so a PE needs one DSP slice, not two.
+        fields.update({"m1": mw, "e1": ew, "s1": 1})
     return data.StructLayout(fields)
 
 
@@ -129,7 +139,8 @@ class OperandDecode(wiring.Component):
     becomes ``m0 = mant << shift[:4]`` (<= 18 bits, a DSP operand) and
     ``hi = shift[4:]`` (E5M2 only), so that a product is
     ``m0A * m0B << 16 * (hiA + hiB)``. With packing, the upper 6-bit half is a
-    second FP4/FP6 element ``m1 = mant << shift`` (zero unless ``pack``).
+    second FP4/FP6 element, passed as ``m1 = mant`` (zero unless ``pack``) and
+    ``e1 = shift``: its product ``m1A * m1B << (e1A + e1B)`` is built in LUTs.
 
     Parameters
     ----------
@@ -174,7 +185,8 @@ class OperandDecode(wiring.Component):
             m.submodules.dec1 = d1 = MXElementDecode(formats=narrow)
             m.d.comb += [d1.code.eq(self.code[6:12]), d1.select.eq(self.select)]
             m.d.comb += [
-                self.op.m1.eq(Mux(self.pack, _preshift(m, d1, d1.shift_width, w1, "pre1"), 0)),
+                self.op.m1.eq(Mux(self.pack, d1.mant, 0)),
+                self.op.e1.eq(d1.shift),
                 self.op.s1.eq(d1.sign),
             ]
         return m
@@ -184,8 +196,8 @@ class PE(wiring.Component):
     """One MX multiply-accumulate cell of the systolic array (exact block sums).
 
     The operands arrive decoded (:class:`OperandDecode` at the array edge, passed
-    on from PE to PE). Pipeline (:data:`BLOCK_LATENCY` = 3): M products (one
-    MULT18X18D each); S sign and add of the two packed pairs (38 bits); B shift
+    on from PE to PE). Pipeline (:data:`BLOCK_LATENCY` = 3): M products (lane 0
+    on one MULT18X18D, the packed lane 1 in LUTs); S sign and add of the two packed pairs (38 bits); B shift
     by ``16 * (hiA + hiB)`` (E5M2 only) and add into the ``acc_width`` block sum.
     On ``blk_last`` the total leaves on ``blk`` (one cycle) and the sum restarts
     at 0.
@@ -265,7 +277,13 @@ class PE(wiring.Component):
         if self._packed:
             m_p1 = Signal(2 * w1, reset_less=True)
             m_neg1 = Signal(reset_less=True)
-            m.d.sync += [m_p1.eq(oa.m1 * ob.m1), m_neg1.eq(oa.s1 ^ ob.s1)]
+            # m1A * m1B << (e1A + e1B) from shifted partial products: a 4 x 4
+            # product needs no DSP slice (half the array's MULT18X18D, which
+            # otherwise crowd the PEs around the DSP rows of an ECP5).
+            mw, _ = _narrow_widths(self._formats)
+            m.d.sync += [m_p1.eq(sum(Mux(oa.m1[i], ob.m1 << i, 0) for i in range(mw))
+                                 << (oa.e1 + ob.e1)),
+                         m_neg1.eq(oa.s1 ^ ob.s1)]
 
         # Stage S: the beat's product sum before the coarse shift, with the lane-0
         # product in ones' complement when negative (its +1 is the carry-in of the
