@@ -8,11 +8,11 @@ The flow is incremental: a top whose Verilog and tool command are unchanged
 reuses ``build/fpga/<top>.json`` / ``.pnr.json``, so re-running after one
 block changed costs that block's time only (``--force`` redoes everything).
 Designs above :data:`ROUTER2_LUTS` LUT4 use nextpnr's ``router2`` (``router1``
-takes hours on them here), except the tops named in :data:`ROUTER`. A design that does not fit the device (e.g. more
-multipliers than its 156 DSP slices) keeps its synthesis figures and says
-why it has no Fmax; so does one whose place and route takes longer than
-``--pnr-timeout`` minutes (``make fpga PNR_MIN=...``, default 90), so that a
-congested design cannot hang the run.
+takes hours on them here), except the tops named in :data:`ROUTER`. A design
+that does not fit the device (e.g. more multipliers than its 156 DSP slices)
+keeps its synthesis figures and says why it has no Fmax; so does one whose
+place and route takes longer than ``--pnr-timeout`` minutes (``make fpga
+PNR_MIN=...``, default 90), so that a congested design cannot hang the run.
 """
 import argparse
 import hashlib

@@ -197,8 +197,9 @@ class PE(wiring.Component):
 
     The operands arrive decoded (:class:`OperandDecode` at the array edge, passed
     on from PE to PE). Pipeline (:data:`BLOCK_LATENCY` = 3): M products (lane 0
-    on one MULT18X18D, the packed lane 1 in LUTs); S sign and add of the two packed pairs (38 bits); B shift
-    by ``16 * (hiA + hiB)`` (E5M2 only) and add into the ``acc_width`` block sum.
+    on one MULT18X18D, the packed lane 1 in LUTs); S sign and add of the two
+    packed pairs (38 bits); B shift by ``16 * (hiA + hiB)`` (E5M2 only) and add
+    into the ``acc_width`` block sum.
     On ``blk_last`` the total leaves on ``blk`` (one cycle) and the sum restarts
     at 0.
 
