@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 
 __all__ = ["FORMAT_SELECT", "FORMAT_LSB", "FORMAT_BITS", "ALL_FORMATS", "NARROW_FORMATS",
-           "MXElementDecode", "format_lsb", "max_shift", "max_mant"]
+           "MXElementDecode", "format_lsb", "max_shift", "max_mant", "narrow_of"]
 
 #: Runtime format select codes (3 bits), identical to ``sim.mx.FORMATS[..].select``.
 FORMAT_SELECT = {"fp8_e4m3": 0, "fp8_e5m2": 1, "fp6_e3m2": 2, "fp6_e2m3": 3,
@@ -29,6 +29,11 @@ _FP = {"fp8_e4m3": (4, 3), "fp8_e5m2": (5, 2), "fp6_e3m2": (3, 2), "fp6_e2m3": (
 ALL_FORMATS = tuple(FORMAT_SELECT)
 #: Formats that fit a 6-bit half lane (packed two per lane at twice the rate).
 NARROW_FORMATS = ("fp6_e3m2", "fp6_e2m3", "fp4_e2m1")
+
+
+def narrow_of(formats):
+    """The formats of ``formats`` that pack two per lane (:data:`NARROW_FORMATS`), in order."""
+    return tuple(f for f in formats if f in NARROW_FORMATS)
 
 
 def max_shift(fmt):

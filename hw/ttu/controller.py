@@ -22,7 +22,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.common.mx import ALL_FORMATS, FORMAT_SELECT, NARROW_FORMATS
+from hw.common.mx import ALL_FORMATS, FORMAT_SELECT, narrow_of
 from hw.common.params import check_choice, check_int
 
 from .array import SystolicArray, row_layout
@@ -132,7 +132,7 @@ class TTU(wiring.Component):
         m.d.comb += [arr.fmt_a.eq(cfg.fmt_a), arr.fmt_b.eq(cfg.fmt_b), arr.pack.eq(cfg.pack)]
 
         c = self.cmd_stream.payload
-        narrow = [f for f in self._formats if f in NARROW_FORMATS]
+        narrow = narrow_of(self._formats)
         pack_ok = ~c.pack | (self._fmt_ok(c.fmt_a, narrow) & self._fmt_ok(c.fmt_b, narrow))
         if not packed:
             pack_ok = ~c.pack

@@ -16,7 +16,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.common.mx import (ALL_FORMATS, FORMAT_SELECT, NARROW_FORMATS, MXElementDecode,
-                          format_lsb, max_mant, max_shift)
+                          format_lsb, max_mant, max_shift, narrow_of)
 from hw.common.params import check_choice, check_int
 
 from .fp32 import FP32Add, IntToFP32
@@ -51,21 +51,22 @@ def _op_widths(formats, packed):
     lo_max = (1 << min(sw, 4)) - 1
     w0 = max((max_mant(f) << min(max_shift(f), lo_max)).bit_length() for f in formats)
     assert w0 <= 18, w0  # one MULT18X18D per product
-    narrow = [f for f in formats if f in NARROW_FORMATS]
-    w1 = max((max_mant(f) << max_shift(f)).bit_length() for f in narrow) if packed else 0
+    w1 = 0
+    if packed:
+        w1 = max((max_mant(f) << max_shift(f)).bit_length() for f in narrow_of(formats))
     return w0, sw > 4, w1
 
 
 def _narrow_widths(formats):
     """(mantissa bits, shift bits) of the packed FP4/FP6 element."""
-    narrow = [f for f in formats if f in NARROW_FORMATS]
+    narrow = narrow_of(formats)
     return (max(max_mant(f) for f in narrow).bit_length(),
             max(1, max(max_shift(f) for f in narrow).bit_length()))
 
 
 def op_layout(formats, packed):
     """A decoded element lane (see :class:`OperandDecode`)."""
-    w0, _, w1 = _op_widths(formats, packed)
+    w0 = _op_widths(formats, packed)[0]
     fields = {
         "m0": w0,     # mant << shift[:4] of the (lower) element
         "hi": 1,      # shift[4] (E5M2 only): a further << 16
@@ -114,19 +115,11 @@ def acc_width(formats, block):
     return (big * big * block).bit_length() + 1
 
 
-def _preshift(m, dec, lo_bits, width, name):
-    """``mant << shift[:lo_bits]`` of a decoded element as a ``width``-bit operand."""
-    v = Signal(width, name=name)
-    sh = dec.shift[:lo_bits] if lo_bits else 0
-    m.d.comb += v.eq(dec.mant << sh)
-    return v
-
-
 def _check_formats(formats, packed):
     formats = tuple(formats)
     if not formats or any(f not in FORMAT_SELECT for f in formats):
         raise ValueError(f"formats must be a non-empty subset of {ALL_FORMATS}, not {formats!r}")
-    if packed and not any(f in NARROW_FORMATS for f in formats):
+    if packed and not narrow_of(formats):
         raise ValueError("packed needs at least one of the narrow formats "
                          f"{NARROW_FORMATS} in formats")
     return formats
@@ -169,20 +162,18 @@ class OperandDecode(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        w0, has_hi, w1 = _op_widths(self._formats, self._packed)
+        has_hi = _op_widths(self._formats, self._packed)[1]
         m.submodules.dec0 = d0 = MXElementDecode(formats=self._formats)
         m.d.comb += [d0.code.eq(self.code[:8]), d0.select.eq(self.select)]
-        lo_bits = min(d0.shift_width, 4)
         m.d.comb += [
-            self.op.m0.eq(_preshift(m, d0, lo_bits, w0, "pre0")),
+            self.op.m0.eq(d0.mant << d0.shift[:4]),  # the coarse bit shift[4] stays apart
             self.op.s0.eq(d0.sign),
             self.op.nan.eq(d0.nan), self.op.inf.eq(d0.inf), self.op.zero.eq(d0.zero),
         ]
         if has_hi:
             m.d.comb += self.op.hi.eq(d0.shift[4:])
         if self._packed:
-            narrow = tuple(f for f in self._formats if f in NARROW_FORMATS)
-            m.submodules.dec1 = d1 = MXElementDecode(formats=narrow)
+            m.submodules.dec1 = d1 = MXElementDecode(formats=narrow_of(self._formats))
             m.d.comb += [d1.code.eq(self.code[6:12]), d1.select.eq(self.select)]
             m.d.comb += [
                 self.op.m1.eq(Mux(self.pack, d1.mant, 0)),
