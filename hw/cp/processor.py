@@ -1,4 +1,4 @@
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -118,47 +118,59 @@ class CommandProcessor(wiring.Component):
                        for st in sets for k in range(3))
 
         # Which queues could acquire now (every wait's count is present).
+        need = [q.need for q in queues]
         m.submodules.arbiter = arbiter = RoundRobinArbiter(n=n)
         for i, q in enumerate(queues):
             ok = Signal(name=f"acquire_ok{i}")
             m.d.comb += ok.eq(1)
             for s in range(n_sems):
-                with m.If(count([q.acquire], s) > self.sems[s]):
+                with m.If(need[i][s] > self.sems[s]):
                     m.d.comb += ok.eq(0)
             m.d.comb += arbiter.requests[i].eq(q.acquire_valid & ok)
         m.d.comb += arbiter.advance.eq(arbiter.valid)
         for i, q in enumerate(queues):
             m.d.comb += q.acquire_grant.eq(arbiter.grant[i])
 
-        granted = Signal.like(queues[0].acquire)
-        with m.Switch(arbiter.index):
-            for i, q in enumerate(queues):
-                with m.Case(i):
-                    m.d.comb += granted.eq(Mux(arbiter.valid, q.acquire, 0))
-
+        # The grant arrives last in the cycle, so each counter's next value is
+        # prepared for every possible decrement (0..3) and the grant only
+        # selects: increments come from registers, completions and sem_inc.
         signals = [q.signal_now for q in queues] + [q.signal_done for q in queues]
         overflow = Signal(n_sems)
         changed = Signal()
         for s in range(n_sems):
             inc = Signal(range(2 * 3 * n + 2), name=f"inc{s}")
             dec = Signal(range(4), name=f"dec{s}")
+            up = Signal(range(sem_max + 2 * 3 * n + 2), name=f"up{s}")
             m.d.comb += [
                 inc.eq(count(signals, s) + (ext_ok & (self.sem_inc.payload == s))),
-                dec.eq(count([granted], s)),
+                dec.eq(0),
+                up.eq(self.sems[s] + inc),
             ]
-            total = self.sems[s] + inc - dec
-            with m.If(total > sem_max):
-                m.d.comb += overflow[s].eq(1)
-                m.d.sync += self.sems[s].eq(sem_max)
-            with m.Else():
-                m.d.sync += self.sems[s].eq(total)
+            for i in range(n):
+                with m.If(arbiter.grant[i]):
+                    m.d.comb += dec.eq(need[i][s])
+            with m.Switch(dec):
+                for d in range(4):
+                    with m.Case(d):
+                        with m.If(up > sem_max + d):
+                            m.d.comb += overflow[s].eq(1)
+                            m.d.sync += self.sems[s].eq(sem_max)
+                        with m.Else():
+                            m.d.sync += self.sems[s].eq(up - d)
             with m.If((inc != 0) | (dec != 0)):
                 m.d.comb += changed.eq(1)
-        for q in queues:
-            hit = Signal()
-            for st in (q.signal_now, q.signal_done):
+        # Overflow reaches the queue a cycle later, from registers (off the
+        # acquire and completion paths); a queue does not act in that cycle
+        # (see CommandQueue.signal_overflow).
+        overflow_q = Signal(n_sems)
+        m.d.sync += overflow_q.eq(overflow)
+        for i, q in enumerate(queues):
+            hit = Signal(name=f"overflow_hit{i}")
+            for j, st in enumerate((q.signal_now, q.signal_done)):
+                st_q = Signal.like(st, name=f"signalled{i}_{j}")
+                m.d.sync += st_q.eq(st)
                 for k in range(3):
-                    with m.If(st.en[k] & overflow.bit_select(st.ids[k], 1)):
+                    with m.If(st_q.en[k] & overflow_q.bit_select(st_q.ids[k], 1)):
                         m.d.comb += hit.eq(1)
             m.d.comb += q.signal_overflow.eq(hit)
 

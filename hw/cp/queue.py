@@ -54,12 +54,18 @@ class CommandQueue(wiring.Component):
         Start at pc 0 (from IDLE, DONE or ERROR).
     state, error, pc : Out
         Status.
-    acquire : Out(SemSet), acquire_valid : Out(1), acquire_grant : In(1)
+    need : Out(ArrayLayout(range(4), n_sems))
+        Counts the instruction in DECODE takes from each semaphore (its waits),
+        from a register.
+    acquire_valid : Out(1), acquire_grant : In(1)
         Semaphore acquire request; the unit grants when every count is there.
     signal_now, signal_done : Out(SemSet)
-        Semaphore increments (enables are zero when idle).
+        Semaphore increments (enables are zero when idle): ``signal_now`` the
+        cycle after a NOP/LOOP/ENDLOOP/HALT acts, ``signal_done`` with an
+        engine completion.
     signal_overflow : In(1)
-        The semaphore unit saw this queue's signal overflow a counter.
+        The semaphore unit saw this queue's signal overflow a counter in the
+        previous cycle (the next instruction does not act).
     deadlock : In(1)
         The watchdog declares a deadlock: a waiting queue stops.
     cmd : Out(stream.Signature(ARG_BITS))
@@ -82,7 +88,7 @@ class CommandQueue(wiring.Component):
             "state": Out(QueueState),
             "error": Out(ERROR_BITS),
             "pc": Out(range(depth + 1)),
-            "acquire": Out(SemSet),
+            "need": Out(data.ArrayLayout(range(4), n_sems)),
             "acquire_valid": Out(1),
             "acquire_grant": In(1),
             "signal_now": Out(SemSet),
@@ -100,7 +106,15 @@ class CommandQueue(wiring.Component):
         depth = self._depth
         m.submodules.imem = imem = Memory(shape=INSTRUCTION, depth=depth, init=[])
         wp = imem.write_port()
-        rp = imem.read_port()
+        # Addressed by the next pc, so that an instruction is on rp.data in its
+        # FETCH cycle, where its waits are counted into the `need` register:
+        # the acquire then starts from flip-flops, not from the block RAM.
+        # Transparent, so a load in the cycle of `start` is seen.
+        rp = imem.read_port(transparent_for=(wp,))
+        pc_next = Signal.like(self.pc)
+        m.d.comb += pc_next.eq(self.pc)
+        m.d.sync += self.pc.eq(pc_next)
+        self._pc_next = pc_next
         m.d.comb += [
             wp.addr.eq(self.load.payload.addr),
             wp.data.eq(self.load.payload.data),
@@ -109,7 +123,7 @@ class CommandQueue(wiring.Component):
                                         (self.state == QueueState.DONE) |
                                         (self.state == QueueState.ERROR))),
             self.load.ready.eq(1),
-            rp.addr.eq(self.pc),
+            rp.addr.eq(pc_next),
         ]
 
         # Signal sets of EXECs in flight, in issue order (completions are in order).
@@ -136,14 +150,14 @@ class CommandQueue(wiring.Component):
                     m.d.comb += [top_count.eq(loop_count[i - 1]), top_start.eq(loop_start[i - 1])]
         bad_loop = (((op == Opcode.LOOP) & ((instr.arg == 0) | (sp == self._loop_depth))) |
                     ((op == Opcode.ENDLOOP) & (sp == 0)))
+        decode_error = Signal(ERROR_BITS)
+        has_wait = Signal()
 
         # The command is latched when dispatched, so its payload is stable
         # while the engine stalls whatever happens to the program memory.
         issue_arg = Signal(ARG_BITS)
         issue_sigs = Signal(SemSet)
         m.d.comb += [
-            self.acquire.en.eq(instr.wait_en),
-            self.acquire.ids.eq(instr.wait),
             self.cmd.payload.eq(issue_arg),
             inflight.i_stream.payload.eq(issue_sigs),
         ]
@@ -163,13 +177,28 @@ class CommandQueue(wiring.Component):
             with m.Else():
                 fail(code)
 
+        # NOP/LOOP/ENDLOOP/HALT signal from a register, the cycle after they act:
+        # the semaphore unit's increments then never wait on its own acquire grant.
+        m.d.sync += self.signal_now.en.eq(0)
         with m.Switch(self.state):
             with m.Case(QueueState.IDLE, QueueState.DONE, QueueState.ERROR):
                 with m.If(self.start):
                     m.d.sync += [self.state.eq(QueueState.FETCH), self.error.eq(ErrorCode.NONE),
-                                 self.pc.eq(0), sp.eq(0), abort.eq(0)]
+                                 sp.eq(0), abort.eq(0)]
+                    m.d.comb += pc_next.eq(0)
             with m.Case(QueueState.FETCH):
-                # The synchronous read of imem[pc] lands next cycle.
+                # imem[pc] is on rp.data (read with the address pc_next last cycle):
+                # decode checks and wait counts go into registers for DECODE.
+                for sem in range(self._n_sems):
+                    m.d.sync += self.need[sem].eq(
+                        sum((instr.wait_en[k] & (instr.wait[k] == sem)).as_unsigned()
+                            for k in range(3)))
+                m.d.sync += [
+                    has_wait.eq(instr.wait_en != 0),
+                    decode_error.eq(Mux(illegal, ErrorCode.ILLEGAL_OPCODE,
+                                        Mux(bad_sem, ErrorCode.BAD_SEMAPHORE,
+                                            Mux(bad_loop, ErrorCode.BAD_LOOP, ErrorCode.NONE)))),
+                ]
                 with m.If(abort):
                     m.d.sync += [self.state.eq(QueueState.ERROR), abort.eq(0)]
                 with m.Elif(self.pc == depth):
@@ -177,21 +206,18 @@ class CommandQueue(wiring.Component):
                 with m.Else():
                     m.d.sync += self.state.eq(QueueState.DECODE)
             with m.Case(QueueState.DECODE):
-                with m.If(illegal):
-                    fail(ErrorCode.ILLEGAL_OPCODE)
-                with m.Elif(bad_sem):
-                    fail(ErrorCode.BAD_SEMAPHORE)
-                with m.Elif(bad_loop):
-                    fail(ErrorCode.BAD_LOOP)
+                with m.If(self.signal_overflow):
+                    pass  # the previous instruction's signal overflowed: stop here (below)
+                with m.Elif(decode_error != ErrorCode.NONE):
+                    fail(decode_error)
                 with m.Else():
-                    need = instr.wait_en != 0
                     m.d.comb += [
-                        self.acquire_valid.eq(need),
-                        self.waiting.eq(need & ~self.acquire_grant),
+                        self.acquire_valid.eq(has_wait),
+                        self.waiting.eq(has_wait & ~self.acquire_grant),
                     ]
-                    with m.If(self.deadlock & need):
+                    with m.If(self.deadlock & has_wait):
                         fail(ErrorCode.DEADLOCK)
-                    with m.Elif(~need | self.acquire_grant):
+                    with m.Elif(~has_wait | self.acquire_grant):
                         self._act(m, instr, sp, loop_start, loop_count, top_count, top_start)
             with m.Case(QueueState.ISSUE):
                 m.d.comb += [
@@ -199,9 +225,11 @@ class CommandQueue(wiring.Component):
                     inflight.i_stream.valid.eq(self.cmd.ready & inflight.i_stream.ready),
                 ]
                 with m.If(self.cmd.valid & self.cmd.ready):
-                    m.d.sync += [self.pc.eq(self.pc + 1), self.state.eq(QueueState.FETCH)]
+                    m.d.comb += pc_next.eq(self.pc + 1)
+                    m.d.sync += self.state.eq(QueueState.FETCH)
             with m.Case(QueueState.DRAIN):
-                with m.If(~inflight.o_stream.valid):
+                # HALT's own signal is checked for overflow before DONE.
+                with m.If(~inflight.o_stream.valid & (self.signal_now.en == 0)):
                     m.d.sync += self.state.eq(QueueState.DONE)
 
         # After the state machine, so an error here wins over its transition.
@@ -227,11 +255,15 @@ class CommandQueue(wiring.Component):
         """The instruction's waits are held: perform it."""
         op = instr.opcode
         signal = [self.signal_now.en.eq(instr.sig_en), self.signal_now.ids.eq(instr.sig)]
-        next_pc = [self.pc.eq(self.pc + 1), self.state.eq(QueueState.FETCH)]
+        pc_next = self._pc_next
+
+        def next_pc():
+            m.d.comb += pc_next.eq(self.pc + 1)
+            m.d.sync += self.state.eq(QueueState.FETCH)
         with m.Switch(op):
             with m.Case(Opcode.NOP):
-                m.d.comb += signal
-                m.d.sync += next_pc
+                m.d.sync += signal
+                next_pc()
             with m.Case(Opcode.EXEC):
                 issue_arg, issue_sigs = self._issue
                 m.d.sync += [
@@ -241,22 +273,25 @@ class CommandQueue(wiring.Component):
                     issue_sigs.ids.eq(instr.sig),
                 ]
             with m.Case(Opcode.LOOP):
-                m.d.comb += signal
-                m.d.sync += next_pc + [sp.eq(sp + 1)]
+                m.d.sync += signal
+                next_pc()
+                m.d.sync += sp.eq(sp + 1)
                 with m.Switch(sp):
                     for i in range(self._loop_depth):
                         with m.Case(i):
                             m.d.sync += [loop_start[i].eq(self.pc + 1), loop_count[i].eq(instr.arg)]
             with m.Case(Opcode.ENDLOOP):
-                m.d.comb += signal
+                m.d.sync += signal
                 with m.If(top_count > 1):
-                    m.d.sync += [self.pc.eq(top_start), self.state.eq(QueueState.FETCH)]
+                    m.d.comb += pc_next.eq(top_start)
+                    m.d.sync += self.state.eq(QueueState.FETCH)
                     with m.Switch(sp):
                         for i in range(1, self._loop_depth + 1):
                             with m.Case(i):
                                 m.d.sync += loop_count[i - 1].eq(top_count - 1)
                 with m.Else():
-                    m.d.sync += next_pc + [sp.eq(sp - 1)]
+                    next_pc()
+                    m.d.sync += sp.eq(sp - 1)
             with m.Case(Opcode.HALT):
-                m.d.comb += signal
+                m.d.sync += signal
                 m.d.sync += self.state.eq(QueueState.DRAIN)

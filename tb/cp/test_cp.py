@@ -47,10 +47,10 @@ class Harness:
         self.busy = [0] * self.n
         self.trace = []  # per cycle: tuple of busy flags
 
-    async def load(self, queue, program):
+    async def load(self, queue, program, *, first=0):
         d = self.dut
         abits = (P["depth"] - 1).bit_length()
-        for addr, word in enumerate(program):
+        for addr, word in enumerate(program[first:], start=first):
             d.load__valid.value = 1
             d.load__payload.value = queue | addr << qbits(self.n) | word << (qbits(self.n) + abits)
             await RisingEdge(d.clk)
@@ -95,10 +95,14 @@ class Harness:
         d.start.value = (1 << len(programs)) - 1
         await RisingEdge(d.clk)
         d.start.value = 0
+        self.first_end = {}  # queue -> the first DONE/ERROR state it showed
         for _ in range(max_cycles):
             await RisingEdge(d.clk)
             await ReadOnly()
-            if all(self.status(q)[0] in (STATE_DONE, STATE_ERROR) for q in range(len(programs))):
+            for q in range(len(programs)):
+                if self.status(q)[0] in (STATE_DONE, STATE_ERROR):
+                    self.first_end.setdefault(q, self.status(q)[0])
+            if len(self.first_end) == len(programs):
                 # let trailing completions drain
                 for _ in range(40):
                     await RisingEdge(d.clk)
@@ -119,6 +123,7 @@ class Harness:
             state, err, pc = states[q]
             assert err == want["error"][q], f"queue {q}: error {ErrorCode(err).name} != {ErrorCode(want['error'][q]).name}"
             assert state == (STATE_DONE if want["state"][q] == "done" else STATE_ERROR), f"queue {q}: state {state}"
+            assert self.first_end[q] == state, f"queue {q}: showed {self.first_end[q]} before {state}"
             if check_pc and want["error"][q] != ErrorCode.ENGINE_ERROR:
                 assert pc == want["pc"][q], f"queue {q}: pc {pc} != {want['pc'][q]}"
         assert self.sems() == want["sems"], f"sems {self.sems()} != {want['sems']}"
@@ -218,6 +223,9 @@ async def errors(dut):
         "endloop": [encode(O.ENDLOOP)],
         "engine": [encode(O.EXEC, signals=[6], arg=FAIL_BIT | 5), encode(O.HALT)],
         "overflow": [encode(O.LOOP, arg=300), encode(O.NOP, signals=[5]), encode(O.ENDLOOP), encode(O.HALT)],
+        # HALT's own signal overflows: ERROR, and never DONE on the way.
+        "halt_overflow": [encode(O.LOOP, arg=255), encode(O.NOP, signals=[5]), encode(O.ENDLOOP),
+                          encode(O.HALT, signals=[5])],
         "pc_overflow": [encode(O.NOP)] * P["depth"],
         "deadlock": [encode(O.NOP, waits=[4]), encode(O.HALT)],
     }
@@ -230,6 +238,23 @@ async def errors(dut):
         want = h.compare(progs)
         dut._log.info(f"{name}: queue 0 -> {ErrorCode(want['error'][0]).name}")
         assert want["error"][0] != ErrorCode.NONE
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms")
+async def load_in_start_cycle(dut):
+    """The first word, loaded in the cycle of ``start``, is the one that runs."""
+    h = await setup(dut)
+    prog = [encode(O.EXEC, arg=77), encode(O.HALT)]
+    await h.load(0, prog, first=1)
+    # An older word 0 (it would wait forever), overwritten in the start cycle.
+    await h.load(0, [encode(O.EXEC, waits=[2], arg=11)])
+    dut.start.value = 1
+    await h.load(0, prog[:1])
+    dut.start.value = 0
+    for _ in range(40):
+        await RisingEdge(dut.clk)
+    assert [a for a, _ in h.issued[0]] == [77]
+    assert h.status(0)[0] == STATE_DONE
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
