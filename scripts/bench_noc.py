@@ -6,7 +6,6 @@ load curve to ``docs/noc_latency.png`` and synthesizes + places one router
 on ECP5 for LUT/FF/Fmax.
 """
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -20,22 +19,15 @@ PLOT = Path("docs/noc_latency.png")
 
 def sweep(k, loads, *, warmup, cycles, pattern="uniform", vcs=2, classes=(1,), bulk_vcs=1,
           vc_depth=8):
-    from tb.noc.test_mesh import MAKEFLAGS, run_mesh
+    from tb.noc.test_mesh import run_mesh
     OUT.mkdir(parents=True, exist_ok=True)
     out = (OUT / f"sweep_{k}x{k}_{pattern}_vcs{vcs}_b{bulk_vcs}_d{vc_depth}.json").resolve()
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = MAKEFLAGS  # PCH fix + -O0, see tb/noc/test_mesh.py
-    try:
-        run_mesh(k, vcs=vcs, bulk_vcs=bulk_vcs, vc_depth=vc_depth, test_module="tb.noc.bench_mesh", testcase="load_sweep", extra_env={
-            "NOC_BENCH_CLASSES": ",".join(str(c) for c in classes),
-            "NOC_BENCH_LOADS": ",".join(str(x) for x in loads),
-            "NOC_BENCH_WARMUP": str(warmup), "NOC_BENCH_CYCLES": str(cycles),
-            "NOC_BENCH_PATTERN": pattern, "NOC_BENCH_OUT": str(out)})
-    finally:
-        if old is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = old
+    run_mesh(k, vcs=vcs, bulk_vcs=bulk_vcs, vc_depth=vc_depth, test_module="tb.noc.bench_mesh",
+             testcase="load_sweep", extra_env={
+                 "NOC_BENCH_CLASSES": ",".join(str(c) for c in classes),
+                 "NOC_BENCH_LOADS": ",".join(str(x) for x in loads),
+                 "NOC_BENCH_WARMUP": str(warmup), "NOC_BENCH_CYCLES": str(cycles),
+                 "NOC_BENCH_PATTERN": pattern, "NOC_BENCH_OUT": str(out)})
     return json.loads(out.read_text())
 
 

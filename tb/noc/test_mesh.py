@@ -143,16 +143,6 @@ async def qos(dut):
     check_errors(dut, p)
 
 
-#: Make variables for Verilator's C++ build of a mesh: the PCH fix (as in
-#: tb/harness.py) and -O0, with which a 4x4 mesh compiles several times faster
-#: (its run time is dominated by the Python traffic generator anyway).
-MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0"
-
-
-def pch_workaround(monkeypatch):
-    monkeypatch.setenv("MAKEFLAGS", MAKEFLAGS)
-
-
 MESH = dict(vcs=2, data_width=32, vc_depth=8, max_packet_flits=4, qos_burst=4, bulk_vcs=1)
 
 
@@ -163,16 +153,14 @@ def run_mesh(k, *, vcs=MESH["vcs"], bulk_vcs=MESH["bulk_vcs"], vc_depth=MESH["vc
     return harness.run(Mesh(kx=k, ky=k, **mesh), block="noc_mesh", params=params, **kw)
 
 
-def test_mesh_2x2(monkeypatch):
+def test_mesh_2x2():
     # Two VCs for the bulk class: each source keeps one, the ejection merges them.
-    pch_workaround(monkeypatch)
     run_mesh(2, bulk_vcs=2, test_module="tb.noc.test_mesh")
 
 
 @pytest.mark.slow  # the 4x4 Verilator build alone takes 5-10 minutes on 2 shared cores
-def test_mesh_4x4(monkeypatch):
+def test_mesh_4x4():
     # The throughput configuration of scripts/bench_noc.py (same build, cached):
     # 4 lanes per bulk class, multicasts replayed per column.
-    pch_workaround(monkeypatch)
     run_mesh(4, bulk_vcs=4, vc_depth=32, test_module="tb.noc.test_mesh",
              testcase=["patterns", "multicast"], extra_env={"NOC_PACKETS": "150"})

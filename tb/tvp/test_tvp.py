@@ -19,7 +19,6 @@ Testplan (docs/tvp.md):
 * ``throughput``: cycles per beat equal the micro-program length, and the
   1x1024 softmax / layernorm cycle counts (written for ``scripts/bench_tvp.py``).
 """
-import contextlib
 import json
 import os
 import random
@@ -411,30 +410,9 @@ async def throughput(dut):
 
 
 def run(lanes, *, testcase=None, sim=None, extra_env=None, **extra):
-    with fast_build():
-        return harness.run(TVP(lanes=lanes), block="tvp", test_module="tb.tvp.test_tvp",
-                           params=params(lanes, **extra), testcase=testcase, sim=sim,
-                           extra_env=extra_env)
-
-
-@contextlib.contextmanager
-def fast_build():
-    """Compile the Verilator model without C++ optimisation.
-
-    Every slot carries five pipelined FP units, so the generated C++ is large:
-    at ``-Os`` its compile time dominates the test; the simulation is bound by
-    the Python testbench anyway.
-    """
-    old = os.environ.get("MAKEFLAGS")
-    flags = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
-    os.environ["MAKEFLAGS"] = f"{old} {flags}" if old else flags
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = old
+    return harness.run(TVP(lanes=lanes), block="tvp", test_module="tb.tvp.test_tvp",
+                       params=params(lanes, **extra), testcase=testcase, sim=sim,
+                       extra_env=extra_env)
 
 
 def params(lanes, **extra):
