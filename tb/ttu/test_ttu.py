@@ -254,12 +254,10 @@ def test_ttu_4x4():
     run_ttu(4, 4, 32)
 
 
-@pytest.mark.slow
 def test_ttu_4x4_block16():
     run_ttu(4, 4, 16, testcase=["all_format_pairs", "cycle_count"])
 
 
-@pytest.mark.slow
 def test_ttu_8x8():
     run_ttu(8, 8, 32)
 
@@ -273,7 +271,6 @@ class ForgetfulPE(PE):
         return m
 
 
-@pytest.mark.slow  # a second Verilator build; the formal PE mutant runs by default
 def test_mutant_ttu_is_caught():
     """The testbench must be able to fail: one forgetful PE corrupts its outputs."""
     dut = TTU(rows=2, cols=2, block=32, max_k_beats=96, max_n_tiles=2)
