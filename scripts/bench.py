@@ -41,10 +41,11 @@ def main(argv=None):
             failed.append(name)
             body = f"**Benchmark failed:** `{type(e).__name__}: {e}`\n"
             print(f"   failed: {e!r}", file=sys.stderr)
-        command = f"make bench BENCH={name}" if args.only else "make bench"
+        # The command that regenerates this section alone, and the run it was part of.
+        stamp = provenance(f"make bench BENCH={name}", within=None if args.only else "make bench")
         # A benchmark may title its own section; the provenance goes under the title.
         title, _, rest = body.partition("\n") if body.startswith("## ") else (f"## {name}", "", body)
-        section = (f"{title}\n\n{provenance(command)}\n{rest.strip()}\n\n"
+        section = (f"{title}\n\n{stamp}\n{rest.strip()}\n\n"
                    f"_Wall time {time.time() - start:.0f} s._\n")
         update_section(args.out, f"bench-{name}", section)
     print(f"wrote {args.out}")

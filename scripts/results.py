@@ -33,10 +33,12 @@ def machine():
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
-def provenance(command=None):
+def provenance(command=None, *, within=None):
+    """The italic "Produced by" line of a section; ``within``: the larger command it ran in."""
     command = command or " ".join(shlex.quote(a) for a in ["python", "-m", *sys.argv])
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"_Produced by `{command}` on {stamp}; machine: {machine()}._\n"
+    part = f" (as part of `{within}`)" if within else ""
+    return f"_Produced by `{command}`{part} on {stamp}; machine: {machine()}._\n"
 
 
 MEASURED = Path("docs/measured.json")
