@@ -3,7 +3,8 @@
 Testplan (docs/common.md):
 * skid buffer / FIFO: stream rules on the output (prove), occupancy = beats
   in - beats out (prove), k-th out = k-th in (bmc), covers for full, stall
-  and full-rate transfer;
+  and full-rate transfer; look-ahead FIFO: the same, and ``o_next`` is the
+  head after the next pop (prove);
 * round-robin arbiter: grant one-hot and requested (prove), bounded wait
   of n-1 grants (bmc over 3n+4 cycles), covers;
 * stream arbiter and broadcast: stream rules on outputs (prove), covers;
@@ -69,6 +70,30 @@ def test_stream_fifo():
                   name="fifo", modes=("prove", "cover"), depth=10)
     harness.check(FifoLikeCheck(StreamFIFO(payload_shape=2, depth=3), fifo_occupancy, 3, order=True),
                   name="fifo_order", modes=("bmc",), depth=12)
+
+
+class LookaheadCheck(FifoLikeCheck):
+    """``FifoLikeCheck`` plus: the ``o_next`` seen when the head leaves is the next head."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        dut = self.dut
+        o = dut.o_stream
+        armed = Signal()
+        promised = Signal.like(dut.o_next)
+        m.d.sync += [armed.eq(beat(o) & dut.next_valid), promised.eq(dut.o_next)]
+        m.d.comb += [
+            Assert(~armed | (o.valid & (o.payload == promised)), "o_next_is_next_head"),
+            Assert(dut.next_valid == (dut.level >= 2), "next_valid"),
+            Cover(armed & beat(o) & dut.next_valid, "back_to_back_lookahead"),
+        ]
+        return m
+
+
+def test_stream_fifo_lookahead():
+    harness.check(LookaheadCheck(StreamFIFO(payload_shape=4, depth=3, lookahead=True),
+                                 fifo_occupancy, 3),
+                  name="fifo_lookahead", modes=("prove", "cover"), depth=10)
 
 
 class ReadyHighSkid(SkidBuffer):

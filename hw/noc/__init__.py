@@ -5,14 +5,13 @@ See ``docs/noc.md`` for the packet format, timing and testplan.
 from .packet import (LOCAL, NORTH, EAST, SOUTH, WEST, PORTS, PORT_NAMES, LinkSignature,
                      flit_layout, header_layout, route_mask, lane_vc, link_vcs, vc_class)
 from .qos import QosArbiter
-from .vcbuf import VcBuffer
 from .router import Router
 from .ni import NetworkInterface
 from .mesh import Mesh
 
 __all__ = ["LOCAL", "NORTH", "EAST", "SOUTH", "WEST", "PORTS", "PORT_NAMES",
            "LinkSignature", "flit_layout", "header_layout", "route_mask", "lane_vc",
-           "link_vcs", "vc_class", "QosArbiter", "VcBuffer", "Router", "NetworkInterface",
+           "link_vcs", "vc_class", "QosArbiter", "Router", "NetworkInterface",
            "Mesh"]
 
 #: Exported by ``make verilog`` / ``make fpga`` (see :mod:`hw.tops`).

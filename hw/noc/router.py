@@ -3,12 +3,11 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import RoundRobinArbiter
+from hw.common import RoundRobinArbiter, StreamFIFO
 
 from .packet import (LOCAL, PORTS, LinkSignature, check_noc_params, flit_layout,
                      header_layout, link_vcs, route_mask)
 from .qos import QosArbiter
-from .vcbuf import VcBuffer
 
 __all__ = ["Router"]
 
@@ -39,7 +38,7 @@ class Router(wiring.Component):
        an output VC is released (and may be re-allocated in the same cycle)
        when the tail flit leaves through it. The packet behind a tail that
        leaves its FIFO is allocated in that same cycle (look-ahead read of
-       the FIFO's second entry, :class:`~hw.noc.vcbuf.VcBuffer`), so
+       the FIFO's second entry, ``StreamFIFO(lookahead=True)``), so
        back-to-back packets of one VC leave no bubble.
 
     A flit popped from an input FIFO returns a credit (registered) upstream.
@@ -96,7 +95,8 @@ class Router(wiring.Component):
             "errors": Out(16),
         })
         # Created here so that formal wrappers can see the hidden state.
-        self.fifos = [[VcBuffer(payload_shape=flit_layout(data_width), depth=vc_depth)
+        self.fifos = [[StreamFIFO(payload_shape=flit_layout(data_width), depth=vc_depth,
+                                  lookahead=True)
                        for _ in range(vcs)] for _ in range(PORTS)]
         self.credits = [[Signal(range(vc_depth + 1), init=vc_depth, name=f"cred_{o}_{v}")
                          for v in range(vcs)] for o in range(PORTS)]

@@ -107,6 +107,8 @@ def test_stream_fifo(sim, depth):
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="depth"):
         StreamFIFO(payload_shape=8, depth=0)
+    with pytest.raises(ValueError, match="depth"):  # the look-ahead needs a second entry
+        StreamFIFO(payload_shape=8, depth=1, lookahead=True)
     with pytest.raises(TypeError, match="payload_shape"):
         SkidBuffer(payload_shape="wide")
 
