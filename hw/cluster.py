@@ -286,7 +286,7 @@ class Cluster(wiring.Component):
                              mesh.o_streams[node][0].ready.eq(1)]
                 continue
             # Ejection: write into the node's SRAM.
-            req = dst.req if node < n else dst.req
+            req = dst.req
             m.d.comb += [
                 req.valid.eq(ej.valid), ej.ready.eq(req.ready),
                 req.payload.addr.eq(q.addr[lw:NODE_SHIFT]), req.payload.we.eq(1),
