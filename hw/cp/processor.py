@@ -112,11 +112,6 @@ class CommandProcessor(wiring.Component):
         with m.If(self.sem_inc.valid & ~ext_ok):
             m.d.sync += self.sem_inc_errors.eq(self.sem_inc_errors + 1)
 
-        def count(sets, s):
-            """How many enabled ids in ``sets`` name semaphore ``s``."""
-            return sum((st.en[k] & (st.ids[k] == s)).as_unsigned()
-                       for st in sets for k in range(3))
-
         # Which queues could acquire now (every wait's count is present).
         need = [q.need for q in queues]
         m.submodules.arbiter = arbiter = RoundRobinArbiter(n=n)
@@ -142,7 +137,7 @@ class CommandProcessor(wiring.Component):
             dec = Signal(range(4), name=f"dec{s}")
             up = Signal(range(sem_max + 2 * 3 * n + 2), name=f"up{s}")
             m.d.comb += [
-                inc.eq(count(signals, s) + (ext_ok & (self.sem_inc.payload == s))),
+                inc.eq(sum(st[s] for st in signals) + (ext_ok & (self.sem_inc.payload == s))),
                 dec.eq(0),
                 up.eq(self.sems[s] + inc),
             ]
@@ -169,8 +164,8 @@ class CommandProcessor(wiring.Component):
             for j, st in enumerate((q.signal_now, q.signal_done)):
                 st_q = Signal.like(st, name=f"signalled{i}_{j}")
                 m.d.sync += st_q.eq(st)
-                for k in range(3):
-                    with m.If(st_q.en[k] & overflow_q.bit_select(st_q.ids[k], 1)):
+                for s in range(n_sems):
+                    with m.If((st_q[s] != 0) & overflow_q[s]):
                         m.d.comb += hit.eq(1)
             m.d.comb += q.signal_overflow.eq(hit)
 

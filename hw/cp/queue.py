@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 from ..common import StreamFIFO, check_int
 from .isa import ARG_BITS, ERROR_BITS, INSTRUCTION, SEM_ID_BITS, ErrorCode, Opcode
 
-__all__ = ["QueueState", "SemSet", "CommandQueue"]
+__all__ = ["QueueState", "sem_counts", "CommandQueue"]
 
 
 class QueueState(enum.Enum, shape=3):
@@ -19,11 +19,19 @@ class QueueState(enum.Enum, shape=3):
     ERROR = 6
 
 
-#: Up to three semaphore ids with enables (an acquire or a signal request).
-SemSet = data.StructLayout({
-    "en": 3,
-    "ids": data.ArrayLayout(SEM_ID_BITS, 3),
-})
+def sem_counts(n_sems):
+    """How many of an instruction's (up to three) waits or signals name each semaphore.
+
+    Queues hand waits and signals to the semaphore unit in this decoded form,
+    so that the unit's counters need no id comparators in their paths.
+    """
+    return data.ArrayLayout(range(4), n_sems)
+
+
+def _count_ids(target, en, ids):
+    """Assignments of the per-semaphore counts of ``(en, ids)`` to ``target``."""
+    return [target[s].eq(sum((en[k] & (ids[k] == s)).as_unsigned() for k in range(3)))
+            for s in range(len(target))]
 
 
 class CommandQueue(wiring.Component):
@@ -54,13 +62,13 @@ class CommandQueue(wiring.Component):
         Start at pc 0 (from IDLE, DONE or ERROR).
     state, error, pc : Out
         Status.
-    need : Out(ArrayLayout(range(4), n_sems))
+    need : Out(sem_counts(n_sems))
         Counts the instruction in DECODE takes from each semaphore (its waits),
         from a register.
     acquire_valid : Out(1), acquire_grant : In(1)
         Semaphore acquire request; the unit grants when every count is there.
-    signal_now, signal_done : Out(SemSet)
-        Semaphore increments (enables are zero when idle): ``signal_now`` the
+    signal_now, signal_done : Out(sem_counts(n_sems))
+        Semaphore increments (zero when idle): ``signal_now`` the
         cycle after a NOP/LOOP/ENDLOOP/HALT acts, ``signal_done`` with an
         engine completion.
     signal_overflow : In(1)
@@ -88,11 +96,11 @@ class CommandQueue(wiring.Component):
             "state": Out(QueueState),
             "error": Out(ERROR_BITS),
             "pc": Out(range(depth + 1)),
-            "need": Out(data.ArrayLayout(range(4), n_sems)),
+            "need": Out(sem_counts(n_sems)),
             "acquire_valid": Out(1),
             "acquire_grant": In(1),
-            "signal_now": Out(SemSet),
-            "signal_done": Out(SemSet),
+            "signal_now": Out(sem_counts(n_sems)),
+            "signal_done": Out(sem_counts(n_sems)),
             "signal_overflow": In(1),
             "deadlock": In(1),
             "cmd": Out(stream.Signature(ARG_BITS)),
@@ -127,7 +135,8 @@ class CommandQueue(wiring.Component):
         ]
 
         # Signal sets of EXECs in flight, in issue order (completions are in order).
-        m.submodules.inflight = inflight = StreamFIFO(payload_shape=SemSet, depth=self._max_inflight)
+        m.submodules.inflight = inflight = StreamFIFO(payload_shape=sem_counts(self._n_sems),
+                                                      depth=self._max_inflight)
         m.d.comb += self.inflight.eq(inflight.o_stream.valid)
 
         loop_start = [Signal(range(depth + 1), name=f"loop_start{i}") for i in range(self._loop_depth)]
@@ -156,7 +165,7 @@ class CommandQueue(wiring.Component):
         # The command is latched when dispatched, so its payload is stable
         # while the engine stalls whatever happens to the program memory.
         issue_arg = Signal(ARG_BITS)
-        issue_sigs = Signal(SemSet)
+        issue_sigs = Signal(sem_counts(self._n_sems))
         m.d.comb += [
             self.cmd.payload.eq(issue_arg),
             inflight.i_stream.payload.eq(issue_sigs),
@@ -179,7 +188,7 @@ class CommandQueue(wiring.Component):
 
         # NOP/LOOP/ENDLOOP/HALT signal from a register, the cycle after they act:
         # the semaphore unit's increments then never wait on its own acquire grant.
-        m.d.sync += self.signal_now.en.eq(0)
+        m.d.sync += self.signal_now.eq(0)
         with m.Switch(self.state):
             with m.Case(QueueState.IDLE, QueueState.DONE, QueueState.ERROR):
                 with m.If(self.start):
@@ -189,10 +198,7 @@ class CommandQueue(wiring.Component):
             with m.Case(QueueState.FETCH):
                 # imem[pc] is on rp.data (read with the address pc_next last cycle):
                 # decode checks and wait counts go into registers for DECODE.
-                for sem in range(self._n_sems):
-                    m.d.sync += self.need[sem].eq(
-                        sum((instr.wait_en[k] & (instr.wait[k] == sem)).as_unsigned()
-                            for k in range(3)))
+                m.d.sync += _count_ids(self.need, instr.wait_en, instr.wait)
                 m.d.sync += [
                     has_wait.eq(instr.wait_en != 0),
                     decode_error.eq(Mux(illegal, ErrorCode.ILLEGAL_OPCODE,
@@ -229,7 +235,7 @@ class CommandQueue(wiring.Component):
                     m.d.sync += self.state.eq(QueueState.FETCH)
             with m.Case(QueueState.DRAIN):
                 # HALT's own signal is checked for overflow before DONE.
-                with m.If(~inflight.o_stream.valid & (self.signal_now.en == 0)):
+                with m.If(~inflight.o_stream.valid & (self.signal_now.as_value() == 0)):
                     m.d.sync += self.state.eq(QueueState.DONE)
 
         # After the state machine, so an error here wins over its transition.
@@ -254,7 +260,7 @@ class CommandQueue(wiring.Component):
     def _act(self, m, instr, sp, loop_start, loop_count, top_count, top_start):
         """The instruction's waits are held: perform it."""
         op = instr.opcode
-        signal = [self.signal_now.en.eq(instr.sig_en), self.signal_now.ids.eq(instr.sig)]
+        signal = _count_ids(self.signal_now, instr.sig_en, instr.sig)
         pc_next = self._pc_next
 
         def next_pc():
@@ -269,8 +275,7 @@ class CommandQueue(wiring.Component):
                 m.d.sync += [
                     self.state.eq(QueueState.ISSUE),
                     issue_arg.eq(instr.arg),
-                    issue_sigs.en.eq(instr.sig_en),
-                    issue_sigs.ids.eq(instr.sig),
+                    *_count_ids(issue_sigs, instr.sig_en, instr.sig),
                 ]
             with m.Case(Opcode.LOOP):
                 m.d.sync += signal
