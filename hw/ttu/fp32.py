@@ -47,7 +47,8 @@ class FP32Add(wiring.Component):
     pipelined : bool or int
         Register stages (0..3; ``True`` means 1): ``s`` is valid that many cycles
         after ``a``/``b``. Cuts, in the order they are added: after the add, after
-        the alignment, after the normalisation (default: combinational).
+        the operand swap (before the alignment shift, which then shares a stage
+        with the add), after the normalisation (default: combinational).
 
     Attributes
     ----------
@@ -88,16 +89,8 @@ class FP32Add(wiring.Component):
         m.d.comb += [X.eq(Cat(Const(0, 3), x[:23], exf != 0)),
                      Y.eq(Cat(Const(0, 3), y[:23], eyf != 0))]
         d = Signal(8)
-        m.d.comb += d.eq(ex - ey)
-        dc = Mux(d > 27, 27, d)
-        ys = Signal(27)
-        lost = Signal()
-        mask = Signal(27)
-        m.d.comb += [
-            mask.eq(~(Const((1 << 27) - 1, 27) << dc)[:27]),
-            lost.eq((Y & mask) != 0),
-            ys.eq((Y >> dc) | lost),  # jam the sticky bit
-        ]
+        dc = Signal(range(28))
+        m.d.comb += [d.eq(ex - ey), dc.eq(Mux(d > 27, 27, d))]
 
         special = Signal(2)  # 0 finite, 1 NaN, 2 a is Inf, 3 b is Inf
         with m.If(a_nan | b_nan | (a_inf & b_inf & (a[31] != b[31]))):
@@ -115,9 +108,17 @@ class FP32Add(wiring.Component):
         def cut(name, values):
             return [_stage(m, v, f"add_{name}{i}", True) for i, v in enumerate(values)]
 
-        if lat >= 2:  # after the alignment
-            X, ys, exs, same, sx, special, a_s, b_s = cut(
-                "al", [X, ys, exs, same, sx, special, a_s, b_s])
+        if lat >= 2:  # after the swap: compare, swap and shift in one cycle do not fit
+            X, Y, dc, exs, same, sx, special, a_s, b_s = cut(
+                "al", [X, Y, dc, exs, same, sx, special, a_s, b_s])
+        ys = Signal(27)
+        lost = Signal()
+        mask = Signal(27)
+        m.d.comb += [
+            mask.eq(~(Const((1 << 27) - 1, 27) << dc)[:27]),
+            lost.eq((Y & mask) != 0),
+            ys.eq((Y >> dc) | lost),  # jam the sticky bit
+        ]
         raw = Signal(28)
         m.d.comb += raw.eq(Mux(same, X + ys, X - ys))
         if lat >= 1:  # after the add
