@@ -166,11 +166,14 @@ class CommandQueue(wiring.Component):
         # while the engine stalls whatever happens to the program memory.
         issue_arg = Signal(ARG_BITS)
         issue_sigs = Signal(sem_counts(self._n_sems))
+        # The instruction's signals, decoded once for signal_now and issue_sigs.
+        sig_counts = Signal(sem_counts(self._n_sems))
         m.d.comb += [
             self.cmd.payload.eq(issue_arg),
             inflight.i_stream.payload.eq(issue_sigs),
+            *_count_ids(sig_counts, instr.sig_en, instr.sig),
         ]
-        self._issue = (issue_arg, issue_sigs)
+        self._issue = (issue_arg, issue_sigs, sig_counts)
 
         # Errors found by decode stop the queue at once; errors arriving
         # from outside (engine, semaphore overflow) are held in `abort` while
@@ -260,7 +263,8 @@ class CommandQueue(wiring.Component):
     def _act(self, m, instr, sp, loop_start, loop_count, top_count, top_start):
         """The instruction's waits are held: perform it."""
         op = instr.opcode
-        signal = _count_ids(self.signal_now, instr.sig_en, instr.sig)
+        issue_arg, issue_sigs, sig_counts = self._issue
+        signal = self.signal_now.eq(sig_counts)
         pc_next = self._pc_next
 
         def next_pc():
@@ -271,11 +275,10 @@ class CommandQueue(wiring.Component):
                 m.d.sync += signal
                 next_pc()
             with m.Case(Opcode.EXEC):
-                issue_arg, issue_sigs = self._issue
                 m.d.sync += [
                     self.state.eq(QueueState.ISSUE),
                     issue_arg.eq(instr.arg),
-                    *_count_ids(issue_sigs, instr.sig_en, instr.sig),
+                    issue_sigs.eq(sig_counts),
                 ]
             with m.Case(Opcode.LOOP):
                 m.d.sync += signal
