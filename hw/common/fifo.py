@@ -121,23 +121,17 @@ class StreamFIFO(wiring.Component):
         m.d.comb += [
             self.i_stream.ready.eq(self.level != depth),
             self.o_stream.valid.eq(self.level != 0),
-        ]
-        if self._lookahead:
-            m.d.comb += self.next_valid.eq(self.level >= 2)
-        m.d.comb += [
             wp.addr.eq(w_ptr),
             wp.data.eq(self.i_stream.payload),
             wp.en.eq(push),
             rp.addr.eq(r_ptr),
+            self.o_stream.payload.eq(rp.data),
         ]
-        if self._lookahead:
-            m.d.comb += rn.addr.eq(r_next)
-        m.d.comb += self.o_stream.payload.eq(rp.data)
-        if self._lookahead:
-            m.d.comb += self.o_next.eq(rn.data)
         with m.If(push):
             m.d.sync += w_ptr.eq(self._wrap_inc(w_ptr))
         if self._lookahead:
+            m.d.comb += [rn.addr.eq(r_next), self.o_next.eq(rn.data),
+                         self.next_valid.eq(self.level >= 2)]
             with m.If(pop):
                 m.d.sync += [r_ptr.eq(r_next), r_next.eq(self._wrap_inc(r_next))]
         with m.If(push & ~pop):
