@@ -21,7 +21,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import RoundRobinArbiter, StreamArbiter
+from hw.common import RoundRobinArbiter, StreamArbiter, saturate
 from hw.common.params import check_choice, check_int, check_pow2
 from hw.dma import DMAEngine
 from hw.dma.axi import AXI4Signature
@@ -294,9 +294,10 @@ class Cluster(wiring.Component):
                 dst.rsp.ready.eq(1),
                 mesh.o_streams[node][0].ready.eq(1),
             ]
-        total = Signal(20)
+        # Each router saturates on its own; their sum is wide enough never to wrap.
+        total = Signal(16 + (kx * self.ky).bit_length())
         m.d.comb += total.eq(sum(mesh.errors[i] for i in range(kx * self.ky)))
-        m.d.comb += self.noc_errors.eq(total)
+        m.d.comb += self.noc_errors.eq(saturate(total, len(self.noc_errors)))
         return m
 
 

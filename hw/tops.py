@@ -26,7 +26,7 @@ def all_tops():
     for module in _block_modules():
         for name, factory in getattr(module, "TOPS", {}).items():
             if name in tops:
-                raise ValueError(f"duplicate top name {name!r} in hw.{info.name}")
+                raise ValueError(f"duplicate top name {name!r} in {module.__name__}")
             tops[name] = factory
     return dict(sorted(tops.items()))
 

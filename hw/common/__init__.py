@@ -8,14 +8,14 @@ from .fifo import StreamFIFO
 from .arbiter import RoundRobinArbiter, PriorityArbiter
 from .stream import StreamArbiter, StreamBroadcast, select_stream
 from .forward import forward, prefixed
-from .counter import saturating_add
+from .counter import saturating_add, saturate
 
 __all__ = [
     "check_int", "check_pow2", "check_choice", "check_shape",
     "SkidBuffer", "StreamFIFO",
     "RoundRobinArbiter", "PriorityArbiter",
     "StreamArbiter", "StreamBroadcast", "select_stream", "forward", "prefixed",
-    "saturating_add",
+    "saturating_add", "saturate",
 ]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).

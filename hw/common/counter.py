@@ -6,7 +6,7 @@ counter at all. One helper keeps the rule in one place.
 """
 from amaranth.hdl import Const, Mux, Value
 
-__all__ = ["saturating_add"]
+__all__ = ["saturating_add", "saturate"]
 
 
 def saturating_add(m, counter, amount=1, *, domain="sync"):
@@ -36,6 +36,17 @@ def saturating_add(m, counter, amount=1, *, domain="sync"):
                 m.d[domain] += counter.eq(counter + 1)
             return
         amount = Const(amount)
-    amount = Value.cast(amount)
-    total = counter + amount            # one bit wider than either operand: never wraps
-    m.d[domain] += counter.eq(Mux(total > top, top, total))
+    # The sum is one bit wider than either operand, so it never wraps.
+    m.d[domain] += counter.eq(saturate(counter + Value.cast(amount), len(counter)))
+
+
+def saturate(value, width):
+    """``value`` (unsigned) clamped to ``2**width - 1``, as a ``width``-bit expression.
+
+    For a sum of several saturating counters shown on one narrower port.
+    """
+    value = Value.cast(value)
+    top = (1 << width) - 1
+    if len(value) <= width:
+        return value
+    return Mux(value > top, top, value[:width])

@@ -19,9 +19,9 @@ acts, then *signals* (each used sig adds one) when it is done: at once for
 NOP/LOOP/ENDLOOP/HALT, when the engine reports completion for EXEC.
 See ``docs/isa.md``.
 """
-import enum
+from amaranth.lib import data, enum
 
-from amaranth.lib import data
+from hw.common.layout import pack, unpack
 
 __all__ = ["Opcode", "ErrorCode", "INSTRUCTION", "ARG_BITS", "ERROR_BITS", "SEM_ID_BITS",
            "encode", "decode"]
@@ -31,7 +31,7 @@ ARG_BITS = 24
 ERROR_BITS = 3
 
 
-class Opcode(enum.IntEnum):
+class Opcode(enum.IntEnum, shape=4):
     NOP = 0       #: only wait and signal
     EXEC = 1      #: send ``arg`` to the queue's engine; signal on its completion
     LOOP = 2      #: repeat the body up to the matching ENDLOOP ``arg`` times (arg >= 1)
@@ -39,7 +39,7 @@ class Opcode(enum.IntEnum):
     HALT = 4      #: end of program: the queue becomes DONE
 
 
-class ErrorCode(enum.IntEnum):
+class ErrorCode(enum.IntEnum, shape=ERROR_BITS):
     NONE = 0
     ILLEGAL_OPCODE = 1    #: opcode not in :class:`Opcode`
     BAD_SEMAPHORE = 2     #: a used wait/sig names a semaphore >= n_sems
@@ -77,20 +77,13 @@ def encode(opcode, *, waits=(), signals=(), arg=0):
     for s in waits + signals:
         if not 0 <= s < 1 << SEM_ID_BITS:
             raise ValueError(f"semaphore id must fit in {SEM_ID_BITS} bits, not {s}")
-    word = int(opcode)
-    word |= ((1 << len(waits)) - 1) << 4
-    word |= ((1 << len(signals)) - 1) << 7
-    for i, s in enumerate(waits):
-        word |= s << (10 + SEM_ID_BITS * i)
-    for i, s in enumerate(signals):
-        word |= s << (25 + SEM_ID_BITS * i)
-    word |= arg << 40
-    return word
+    return pack(INSTRUCTION, {
+        "opcode": int(opcode), "wait_en": (1 << len(waits)) - 1,
+        "sig_en": (1 << len(signals)) - 1, "wait": waits, "sig": signals, "arg": arg})
 
 
 def decode(word):
     """Unpack a 64-bit instruction into ``(opcode, waits, signals, arg)``."""
-    opcode = word & 0xF
-    wait_en, sig_en = word >> 4 & 7, word >> 7 & 7
-    ids = lambda base, en: [word >> (base + SEM_ID_BITS * i) & 31 for i in range(3) if en >> i & 1]
-    return opcode, ids(10, wait_en), ids(25, sig_en), word >> 40
+    f = unpack(INSTRUCTION, word)
+    ids = lambda en, sems: [s for i, s in enumerate(sems) if en >> i & 1]
+    return f["opcode"], ids(f["wait_en"], f["wait"]), ids(f["sig_en"], f["sig"]), f["arg"]

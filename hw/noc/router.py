@@ -3,7 +3,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import RoundRobinArbiter, StreamFIFO
+from hw.common import RoundRobinArbiter, StreamFIFO, saturating_add
 
 from .packet import (LOCAL, PORTS, LinkSignature, check_noc_params, flit_layout,
                      header_layout, link_vcs, route_mask)
@@ -301,8 +301,7 @@ class Router(wiring.Component):
         for p in range(PORTS):
             for v in range(V):
                 any_drop = any_drop + drop_start[p][v]
-        with m.If((self.errors != 0xFFFF)):
-            m.d.sync += self.errors.eq(self.errors + any_drop)
+        saturating_add(m, self.errors, any_drop)   # up to PORTS * V drops a cycle
 
         # --- crossbar and registered output links; credit counters.
         for o in range(PORTS):

@@ -22,6 +22,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.common.counter import saturating_add
 from hw.common.mx import ALL_FORMATS, FORMAT_SELECT, narrow_of
 from hw.common.params import check_choice, check_int
 
@@ -171,8 +172,8 @@ class TTU(wiring.Component):
                     with m.If(good):
                         m.d.sync += [cfg.eq(c), blk_beats.eq(cmd_blk), waddr.eq(0)]
                         m.next = "LOAD"
-                    with m.Elif(self.errors != 0xFF):
-                        m.d.sync += self.errors.eq(self.errors + 1)
+                    with m.Else():
+                        saturating_add(m, self.errors)
             with m.State("LOAD"):
                 m.d.comb += [self.busy.eq(1), self.w_stream.ready.eq(1),
                              w_wr.en.eq(self.w_stream.valid)]
