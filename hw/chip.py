@@ -17,6 +17,8 @@ NoC to NIC flow 0:
 
 See ``docs/chip.md`` for the address map, timing and the two-chip all-reduce.
 """
+from dataclasses import dataclass, field, replace
+
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
@@ -25,9 +27,9 @@ from hw.common import check_int, forward, prefixed
 from hw.nic import Nic
 from hw.nic.bridge import NicBridge
 
-from .cluster import NODE_SHIFT, Cluster
+from .cluster import NODE_SHIFT, Cluster, ClusterParams
 
-__all__ = ["Chip", "TOPS", "NODE_SHIFT"]
+__all__ = ["Chip", "ChipParams", "TOPS", "NODE_SHIFT"]
 
 #: NIC ports that the chip wires internally (to the bridge).
 _NIC_INTERNAL = ("i_posts", "o_mem")
@@ -35,24 +37,58 @@ _NIC_INTERNAL = ("i_posts", "o_mem")
 _BRIDGE_STATUS = ("tx_bytes", "rx_bytes", "tx_errors", "rx_errors")
 
 
-class Chip(wiring.Component):
-    """``n_clusters`` clusters of ``tiles_per_cluster`` tiles, plus a NIC on cluster 0's NoC.
+@dataclass(frozen=True)
+class ChipParams:
+    """Parameters of one chip (validated at construction, by name).
 
     Parameters
     ----------
     n_clusters : int
         Clusters (each with its own ``c<k>__m_axi`` HBM port).
-    tiles_per_cluster : int
-        Tiles per cluster.
-    tile : dict
-        Keyword parameters of every tile.
+    cluster : ClusterParams
+        Parameters of every cluster (and through it, of every tile).
     nic : dict
-        Keyword parameters of the NIC; ``mem_bits`` and ``n_sems`` default to
-        what the bridge needs (and must equal it if given).
+        Keyword parameters of the NIC beyond the defaults ``ports=2, flows=2,
+        window=8, payload=64``; ``mem_bits`` and ``n_sems`` default to what the
+        bridge needs (and must equal it if given).
     node_sems : int
         NIC semaphores per tile (power of two).
     sem_base : int
         First command-processor semaphore the NIC can increment.
+    """
+    n_clusters: int = 2
+    cluster: ClusterParams = ClusterParams(n_tiles=1)
+    nic: dict = field(default_factory=dict)
+    node_sems: int = 4
+    sem_base: int = 8
+
+    def __post_init__(self):
+        check_int("n_clusters", self.n_clusters, min=1, max=16)
+        if not isinstance(self.cluster, ClusterParams):
+            raise TypeError(f"cluster must be a ClusterParams, not {self.cluster!r}")
+        object.__setattr__(self, "nic", dict(self.nic))
+
+    @property
+    def tiles_per_cluster(self):
+        return self.cluster.n_tiles
+
+    @property
+    def tile(self):
+        """The parameters of every tile."""
+        return self.cluster.tile
+
+    def replace(self, **changes):
+        """A copy with some parameters changed (validated again)."""
+        return replace(self, **changes)
+
+
+class Chip(wiring.Component):
+    """``n_clusters`` clusters of ``tiles_per_cluster`` tiles, plus a NIC on cluster 0's NoC.
+
+    Parameters
+    ----------
+    params : ChipParams
+        Clusters, their tiles, the NIC and the NIC-to-tile semaphore mapping.
 
     Attributes
     ----------
@@ -66,17 +102,20 @@ class Chip(wiring.Component):
         The bridge's counters.
     """
 
-    def __init__(self, *, n_clusters=2, tiles_per_cluster=1, tile=None, nic=None, node_sems=4,
-                 sem_base=8):
-        self.n_clusters = check_int("n_clusters", n_clusters, min=1, max=16)
-        self.tiles_per_cluster = check_int("tiles_per_cluster", tiles_per_cluster, min=1, max=15)
-        self.clusters = [Cluster(n_tiles=tiles_per_cluster, tile=tile, ext=(k == 0))
-                         for k in range(n_clusters)]
+    def __init__(self, *, params=ChipParams()):
+        if not isinstance(params, ChipParams):
+            raise TypeError(f"params must be a ChipParams, not {params!r}")
+        self.params = params
+        self.n_clusters = params.n_clusters
+        self.tiles_per_cluster = tiles_per_cluster = params.tiles_per_cluster
+        node_sems, sem_base, nic = params.node_sems, params.sem_base, params.nic
+        self.clusters = [Cluster(params=params.cluster, ext=(k == 0))
+                         for k in range(params.n_clusters)]
         c0 = self.clusters[0]
         t0 = c0.tiles[0]
         #: NoC node of the NIC bridge in cluster 0.
         self.nic_node = tiles_per_cluster + 1
-        sram_bits = (max(t0.sram_size, c0.sram_size) - 1).bit_length()
+        sram_bits = (max(t0.params.sram_size, c0.sram_size) - 1).bit_length()
         kw = dict(ports=2, flows=2, window=8, payload=64)
         kw.update(nic or {})
         wbytes = c0.word_bits // 8

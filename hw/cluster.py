@@ -17,7 +17,9 @@
   increments the command-processor semaphore numbered by its word index
   instead of writing the SRAM.
 """
-from amaranth.hdl import Cat, Module, Mux, Signal
+from dataclasses import dataclass, replace
+
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,7 +31,7 @@ from hw.dma.descriptor import completion_layout
 from hw.mem.sram import BankedSRAM, SRAMPortSignature
 from hw.noc import Mesh
 
-from .tile import Tile
+from .tile import Tile, TileParams
 
 __all__ = ["AXIArbiter", "Cluster", "NODE_SHIFT", "TOPS"]
 
@@ -130,8 +132,9 @@ def _packet_layout(addr_width, data_width):
     return data.StructLayout({"addr": addr_width, "strb": data_width // 8, "data": data_width})
 
 
-class Cluster(wiring.Component):
-    """``n_tiles`` tiles, a cluster SRAM and a cluster DMA on a NoC; one AXI4 port.
+@dataclass(frozen=True)
+class ClusterParams:
+    """Parameters of one cluster (validated at construction, by name).
 
     Parameters
     ----------
@@ -139,8 +142,31 @@ class Cluster(wiring.Component):
         Tiles (NoC nodes ``0 .. n_tiles - 1``; the cluster SRAM is node ``n_tiles``).
     sram_size : int
         Cluster SRAM bytes.
-    tile : dict
-        Keyword parameters of every :class:`hw.tile.Tile`.
+    tile : TileParams
+        Parameters of every tile.
+    """
+    n_tiles: int = 2
+    sram_size: int = 16384
+    tile: TileParams = TileParams()
+
+    def __post_init__(self):
+        check_int("n_tiles", self.n_tiles, min=1, max=15)
+        check_pow2("sram_size", self.sram_size, min=1024)
+        if not isinstance(self.tile, TileParams):
+            raise TypeError(f"tile must be a TileParams, not {self.tile!r}")
+
+    def replace(self, **changes):
+        """A copy with some parameters changed (validated again)."""
+        return replace(self, **changes)
+
+
+class Cluster(wiring.Component):
+    """``n_tiles`` tiles, a cluster SRAM and a cluster DMA on a NoC; one AXI4 port.
+
+    Parameters
+    ----------
+    params : ClusterParams
+        Tiles, cluster SRAM size and the tiles' parameters.
     ext : bool
         Add the external node ``n_tiles + 1`` (``ext_i``/``ext_o``) and semaphore packets.
 
@@ -165,12 +191,15 @@ class Cluster(wiring.Component):
         (``ext`` only) Packets into the cluster, routed by ``addr >> NODE_SHIFT``.
     """
 
-    def __init__(self, *, n_tiles=2, sram_size=16384, tile=None, ext=False):
-        self.n_tiles = check_int("n_tiles", n_tiles, min=1, max=15)
+    def __init__(self, *, params=ClusterParams(), ext=False):
+        if not isinstance(params, ClusterParams):
+            raise TypeError(f"params must be a ClusterParams, not {params!r}")
+        self.params = params
+        self.n_tiles = n_tiles = params.n_tiles
         self.ext = check_choice("ext", ext, (False, True))
-        self.sram_size = check_pow2("sram_size", sram_size, min=1024)
-        self.tiles = [Tile(**(tile or {})) for _ in range(n_tiles)]
-        t0 = self.tiles[0]
+        self.sram_size = sram_size = params.sram_size
+        self.tiles = [Tile(params=params.tile) for _ in range(n_tiles)]
+        t0 = params.tile
         self.word_bits = t0.word_bits
         self.addr_width = t0.addr_width
         self.csram = BankedSRAM(size=sram_size, banks=4, width=self.word_bits, ports=4)

@@ -15,7 +15,7 @@ from sim.common.layout import pack
 from hw.dma.descriptor import (ERR_MALFORMED, ERR_OK, ERR_RANGE, KIND_HBM, KIND_LOCAL,
                                KIND_REMOTE, MAX_LENGTH, descriptor_layout)
 
-__all__ = ["DMAModel", "pack", "unpack_completion"]
+__all__ = ["DMAModel", "pack", "unpack_completion", "tile_dma"]
 
 
 def unpack_completion(word):
@@ -133,3 +133,9 @@ class DMAModel:
         for _, t, n in self.rows(d):
             out.update(range(t, t + n))
         return out
+
+
+def tile_dma(params):
+    """The DMA golden model of a tile built from :class:`hw.tile.TileParams` ``params``."""
+    return DMAModel(addr_width=params.addr_width, data_width=params.word_bits, dims=params.dims,
+                    sram_size=params.sram_size, hbm_size=params.hbm_size)

@@ -11,6 +11,7 @@ this model's bit for bit, whatever the timing.
 import numpy as np
 
 from sim import mx
+from sim.dma import tile_dma
 from sim.tvp import TVPModel
 
 __all__ = ["TileModel"]
@@ -24,7 +25,7 @@ class TileModel:
         self.wb = cfg.word_bytes
         self.sram = bytearray(cfg.sram_size)
         self.hbm = bytearray(cfg.hbm_size)
-        self.dma = cfg.dma_model()
+        self.dma = tile_dma(cfg)
         self.tvp = TVPModel(lanes=cfg.n)
         self.macs = 0
 

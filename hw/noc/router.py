@@ -5,7 +5,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.common import RoundRobinArbiter, StreamFIFO, saturating_add
 
-from .packet import (LOCAL, PORTS, LinkSignature, check_noc_params, flit_layout,
+from .packet import (PORTS, LinkSignature, check_noc_params, flit_layout,
                      header_layout, link_vcs, route_mask)
 from .qos import QosArbiter
 
@@ -161,7 +161,7 @@ class Router(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        V, D, L = self.vcs, self.vc_depth, self.max_packet_flits
+        V, L = self.vcs, self.max_packet_flits
         hdr_layout = header_layout(self.kx, self.ky)
 
         for p in range(PORTS):

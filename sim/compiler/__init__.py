@@ -1,5 +1,5 @@
 """Tile compiler: NumPy-level operations -> command-processor programs (see docs/sim.md)."""
-from .program import CompileError, TileConfig, TileProgram
+from .program import CompileError, TileProgram
 from . import ops
 
-__all__ = ["CompileError", "TileConfig", "TileProgram", "ops"]
+__all__ = ["CompileError", "TileProgram", "ops"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from sim import mx
 
-from .program import CompileError, DMA, word_of_floats
+from .program import CompileError
 
 __all__ = ["Mat", "Beats", "weight_beats", "load_mat", "store_mat", "quantize", "gemm",
            "bias", "activation", "softmax", "layernorm", "add", "scale"]

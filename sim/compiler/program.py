@@ -26,57 +26,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hw.common.layout import pack
 from hw.cp.isa import Opcode, encode
-from sim.common.layout import pack
+from hw.tile import ENGINES as _ENGINE_IDS, TileParams
+from sim.dma import tile_dma
 
-__all__ = ["TileConfig", "TileProgram", "Op", "ENGINES", "word_of_floats", "CompileError"]
+__all__ = ["TileProgram", "Op", "ENGINES", "word_of_floats", "CompileError"]
 
-ENGINES = ("dma", "ttu", "tvp")
-DMA, TTU, TVP = 0, 1, 2
+#: Engine names in queue order (the tile's numbering, ``hw.tile.ENGINES``).
+ENGINES = tuple(sorted(_ENGINE_IDS, key=_ENGINE_IDS.get))
+DMA, TTU, TVP = (_ENGINE_IDS[e] for e in ("dma", "ttu", "tvp"))
 
 
 class CompileError(ValueError):
     """The workload does not fit the tile (SRAM, program memory, shapes)."""
-
-
-@dataclass(frozen=True)
-class TileConfig:
-    """Tile parameters the compiler needs (mirrors :class:`hw.tile.Tile`)."""
-    n: int = 4
-    sram_size: int = 65536
-    hbm_size: int = 1 << 20
-    addr_width: int = 32
-    dims: int = 4
-    max_k_beats: int = 64
-    max_n_tiles: int = 8
-    n_sems: int = 16
-    depth: int = 256
-
-    @property
-    def word_bytes(self):
-        return 4 * self.n
-
-    @property
-    def words(self):
-        return self.sram_size // self.word_bytes
-
-    @classmethod
-    def of(cls, tile):
-        return cls(n=tile.n, sram_size=tile.sram_size, hbm_size=tile.hbm_size,
-                   addr_width=tile.addr_width, dims=tile.dims, max_k_beats=tile.max_k_beats,
-                   max_n_tiles=tile.max_n_tiles, n_sems=tile.n_sems, depth=tile.depth)
-
-    def dma_model(self):
-        """The DMA golden model (:class:`sim.dma.DMAModel`) of a tile with this configuration."""
-        from sim.dma import DMAModel
-        return DMAModel(addr_width=self.addr_width, data_width=32 * self.n, dims=self.dims,
-                        sram_size=self.sram_size, hbm_size=self.hbm_size)
-
-    def layouts(self):
-        from hw.dma.descriptor import descriptor_layout
-        from hw.tile import ttu_record_layout, tvp_record_layout
-        return (descriptor_layout(addr_width=self.addr_width, dims=self.dims, n_local=1),
-                ttu_record_layout(), tvp_record_layout())
 
 
 def word_of_floats(values):
@@ -105,10 +68,10 @@ class Op:
 class TileProgram:
     """Builder of one tile program (see the module docstring)."""
 
-    def __init__(self, cfg=TileConfig(), *, record_words=None, hbm_base=0):
+    def __init__(self, cfg=TileParams(), *, record_words=None, hbm_base=0):
         self.cfg = cfg
         self.desc_layout, self.ttu_layout, self.tvp_layout = cfg.layouts()
-        self.desc_words = -(-self.desc_layout.size // (8 * cfg.word_bytes))
+        self.desc_words = cfg.desc_words
         self.ops = []
         self.sram_init = {}            # word -> int
         self.hbm_init = {}             # byte address -> bytes
@@ -214,7 +177,7 @@ class TileProgram:
     def dma(self, desc, name="dma"):
         """A DMA descriptor (``hw.dma.descriptor`` fields; addresses in bytes)."""
         c = self.cfg
-        model = c.dma_model()
+        model = tile_dma(c)
         d = dict(desc)
         d.setdefault("dst_mask", 1)
         d.setdefault("sem", 0)
@@ -432,7 +395,7 @@ class TileProgram:
         out = {}
         for op in self.ops:
             if op.kind == "dma":
-                v = self.cfg.dma_model().encode(op.rec)
+                v = tile_dma(self.cfg).encode(op.rec)
                 nw = self.desc_words
             elif op.kind == "gemm":
                 v, nw = pack(self.ttu_layout, op.rec), 1

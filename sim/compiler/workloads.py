@@ -10,7 +10,9 @@ import math
 import numpy as np
 
 from . import ops
-from .program import TileConfig, TileProgram
+from hw.tile import TileParams
+
+from .program import TileProgram
 
 __all__ = ["gemm_layer", "transformer_block", "bad_program"]
 
@@ -30,7 +32,7 @@ def _bias_words(p, b, name):
     return p.sram_data([word_of_floats(b[i:i + n]) for i in range(0, len(b), n)], name)
 
 
-def gemm_layer(cfg=TileConfig(), *, M=8, K=32, N=64, wfmt="fp8_e4m3", act="GELU", buffers=2,
+def gemm_layer(cfg=TileParams(), *, M=8, K=32, N=64, wfmt="fp8_e4m3", act="GELU", buffers=2,
                chunk=None, seed=1, hbm_base=0):
     """``y = act(x @ W + b)``: x from HBM, W (MX) streamed from HBM, y back to HBM."""
     rng = np.random.default_rng(seed)
@@ -59,7 +61,7 @@ def gemm_layer(cfg=TileConfig(), *, M=8, K=32, N=64, wfmt="fp8_e4m3", act="GELU"
                         f"{buffers} weight buffer(s)")
 
 
-def transformer_block(cfg=TileConfig(), *, seq=8, d_model=32, heads=2, d_ff=64,
+def transformer_block(cfg=TileParams(), *, seq=8, d_model=32, heads=2, d_ff=64,
                       wfmt="fp8_e4m3", seed=1):
     """One pre-LN transformer block (attention with softmax, MLP with GELU).
 
@@ -168,7 +170,7 @@ def transformer_block(cfg=TileConfig(), *, seq=8, d_model=32, heads=2, d_ff=64,
                         f"d_ff {d_ff}, {wfmt} weights")
 
 
-def bad_program(kind, cfg=TileConfig()):
+def bad_program(kind, cfg=TileParams()):
     """A small program broken on purpose: ``opcode``, ``deadlock`` or ``address``."""
     from hw.cp.isa import encode
     p, meta = gemm_layer(cfg, M=4, K=32, N=8, act=None)

@@ -33,15 +33,16 @@ import heapq
 import math
 from collections import Counter
 
+from sim.compiler.program import ENGINES
+from sim.dma import tile_dma
+
 from .model import ttu_gemm_cycles
 
 __all__ = ["tile_chip", "tile_program_cycles", "op_cycles"]
 
-ENGINES = ("dma", "ttu", "tvp")
-
 
 def tile_chip(cfg, chip):
-    """``chip`` with its per-tile shape set to the compiled tile's (``TileConfig``)."""
+    """``chip`` with its per-tile shape set to the compiled tile's (:class:`hw.tile.TileParams`)."""
     return chip.with_(ttu_rows=cfg.n, ttu_cols=cfg.n, tvp_lanes=cfg.n,
                       dma_bytes_per_cycle=cfg.word_bytes,
                       ttu_fill_cycles=2 * cfg.n + chip.ttu_pe_latency)
@@ -81,7 +82,7 @@ def op_cycles(op, prog, chip):
         return _ttu_cycles(op.rec, chip)
     if op.kind == "vec":
         return _tvp_cycles(op.rec, chip)
-    return _dma_cycles(prog.cfg.dma_model().rows(op.rec), chip)
+    return _dma_cycles(tile_dma(prog.cfg).rows(op.rec), chip)
 
 
 def tile_program_cycles(prog, chip):

@@ -1,0 +1,136 @@
+"""TTU feeder: one GEMM record, SRAM -> TTU operand streams, results -> SRAM."""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+
+from hw.cp.isa import ARG_BITS
+
+from .feeder import feeder_members
+from .records import ttu_record_layout
+
+__all__ = ["TTUFeeder"]
+
+
+class TTUFeeder(wiring.Component):
+    """Runs one GEMM record on the TTU: SRAM -> ``w``/``a`` streams, ``o`` -> SRAM."""
+
+    def __init__(self, *, ttu, rows, word_bits, addr_width, words):
+        self._ttu = ttu
+        self._wb = word_bits
+        self._words = words
+        self._rows = rows
+        super().__init__(feeder_members(addr_width, word_bits))
+
+    def elaborate(self, platform):
+        m = Module()
+        ttu = self._ttu
+        R = self._rows
+        rec = Signal(ttu_record_layout())
+        err = Signal()
+        n_w = Signal(32)
+        n_all = Signal(32)
+        issued = Signal(32)
+        got = Signal(32)
+        tiles = Signal(32)
+        tiles_done = Signal(32)
+        mt = Signal(16)
+        nt = Signal(8)
+        errs0 = Signal(8)
+        fetch_sent = Signal()
+        faddr = Signal(ARG_BITS)
+
+        rd, wr = self.rd, self.wr
+        raddr = Signal(32)
+        m.d.comb += raddr.eq(Mux(issued < n_w, rec.w_addr + issued, rec.a_addr + issued - n_w))
+        rd_addr = Signal(ARG_BITS)
+        m.d.comb += [rd.req.payload.addr.eq(rd_addr), rd.req.payload.we.eq(0),
+                     rd.req.payload.wstrb.eq(0), rd.req.payload.wdata.eq(0)]
+
+        # Result writer (active in RUN): row-major address of (tile row, column tile).
+        o = ttu.o_stream
+        waddr = Signal(32)
+        m.d.comb += waddr.eq(rec.o_addr + (mt * R + o.payload.row) * rec.o_pitch + nt)
+        m.d.comb += [
+            wr.req.payload.addr.eq(waddr),
+            wr.req.payload.we.eq(1),
+            wr.req.payload.wstrb.eq(Mux(waddr < self._words, (1 << (self._wb // 8)) - 1, 0)),
+            wr.req.payload.wdata.eq(o.payload.data.as_value()),
+        ]
+        ok_word = rd.rsp.payload
+        m.d.comb += [
+            ttu.w_stream.payload.eq(ok_word[:ttu.w_stream.payload.shape().size]),
+            ttu.a_stream.payload.eq(ok_word[:ttu.a_stream.payload.shape().size]),
+        ]
+        cp = ttu.cmd_stream.payload
+        m.d.comb += [cp.fmt_a.eq(rec.fmt_a), cp.fmt_b.eq(rec.fmt_b), cp.pack.eq(rec.pack),
+                     cp.block32.eq(rec.block32), cp.k_beats.eq(rec.k_beats),
+                     cp.n_tiles.eq(rec.n_tiles), cp.m_tiles.eq(rec.m_tiles)]
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    m.d.sync += [faddr.eq(self.cmd.payload), fetch_sent.eq(0),
+                                 err.eq(self.cmd.payload >= self._words)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += [self.busy.eq(1), rd.req.valid.eq(~fetch_sent & ~err),
+                             rd_addr.eq(faddr), rd.rsp.ready.eq(1)]
+                with m.If(err):
+                    m.next = "DONE"
+                with m.If(rd.req.valid & rd.req.ready):
+                    m.d.sync += fetch_sent.eq(1)
+                with m.If(rd.rsp.valid):
+                    m.d.sync += [rec.eq(rd.rsp.payload[:rec.shape().size]), issued.eq(0),
+                                 got.eq(0), tiles_done.eq(0), mt.eq(0), nt.eq(0)]
+                    m.next = "SIZE"
+            with m.State("SIZE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [n_w.eq(rec.k_beats * rec.n_tiles),
+                             n_all.eq(rec.k_beats * (rec.n_tiles + rec.m_tiles)),
+                             tiles.eq(rec.m_tiles * rec.n_tiles)]
+                m.next = "CMD"
+            with m.State("CMD"):
+                m.d.comb += [self.busy.eq(1), ttu.cmd_stream.valid.eq(1)]
+                with m.If(ttu.cmd_stream.ready):
+                    m.d.sync += errs0.eq(ttu.errors)
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(ttu.errors != errs0):
+                    m.d.sync += err.eq(1)
+                    m.next = "DONE"
+                with m.Else():
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                # Reads: weights then activations, in order on one port.
+                m.d.comb += [rd.req.valid.eq(issued != n_all), rd_addr.eq(raddr)]
+                with m.If(rd.req.valid & rd.req.ready):
+                    m.d.sync += issued.eq(issued + 1)
+                    with m.If(raddr >= self._words):
+                        m.d.sync += err.eq(1)
+                to_w = got < n_w
+                m.d.comb += [
+                    ttu.w_stream.valid.eq(rd.rsp.valid & to_w),
+                    ttu.a_stream.valid.eq(rd.rsp.valid & ~to_w),
+                    rd.rsp.ready.eq(Mux(to_w, ttu.w_stream.ready, ttu.a_stream.ready)),
+                ]
+                with m.If(rd.rsp.valid & rd.rsp.ready):
+                    m.d.sync += got.eq(got + 1)
+                # Results.
+                m.d.comb += [wr.req.valid.eq(o.valid), o.ready.eq(wr.req.ready)]
+                with m.If(o.valid & o.ready):
+                    with m.If(waddr >= self._words):
+                        m.d.sync += err.eq(1)
+                    with m.If(o.payload.last):
+                        m.d.sync += tiles_done.eq(tiles_done + 1)
+                        with m.If(nt == rec.n_tiles - 1):
+                            m.d.sync += [nt.eq(0), mt.eq(mt + 1)]
+                        with m.Else():
+                            m.d.sync += nt.eq(nt + 1)
+                        with m.If(tiles_done == tiles - 1):
+                            m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += [self.busy.eq(1), self.done.valid.eq(1), self.done.payload.eq(err)]
+                with m.If(self.done.ready):
+                    m.next = "IDLE"
+        return m
