@@ -1,10 +1,12 @@
 """DMA feeder: descriptors from the tile SRAM to the DMA engine."""
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.cp.isa import ARG_BITS
 from hw.mem.sram import SRAMPortSignature
+
+from .feeder import RecordFetch
 
 __all__ = ["DMAFeeder"]
 
@@ -34,16 +36,13 @@ class DMAFeeder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self._n
-        arg = Signal(ARG_BITS)
-        bad = Signal()
-        issued = Signal(range(n + 1))
-        got = Signal(range(n + 1))
-        buf = Signal(n * self._wb)
+        fetch = RecordFetch(n=n, word_bits=self._wb, words=self._words, name="desc")
+        rd_addr = Signal(ARG_BITS)
         m.d.comb += [
             self.done.valid.eq(self.dma_done.valid),
             self.done.payload.eq(self.dma_done.payload.err != 0),
             self.dma_done.ready.eq(self.done.ready),
-            self.mem.req.payload.addr.eq(arg + issued),
+            self.mem.req.payload.addr.eq(rd_addr),
             self.mem.req.payload.we.eq(0),
             self.mem.req.payload.wstrb.eq(0),
             self.mem.req.payload.wdata.eq(0),
@@ -52,25 +51,15 @@ class DMAFeeder(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [arg.eq(self.cmd.payload), issued.eq(0), got.eq(0),
-                                 bad.eq(self.cmd.payload + n > self._words)]
+                    m.d.sync += fetch.start(self.cmd.payload)
                     m.next = "READ"
             with m.State("READ"):
-                with m.If(bad):
-                    m.d.sync += buf.eq(0)   # length 0: MALFORMED
+                with m.If(fetch.fetch(m, self.mem, rd_addr) | fetch.bad):
                     m.next = "PUSH"
-                with m.Else():
-                    m.d.comb += self.mem.req.valid.eq(issued != n)
-                    with m.If(self.mem.req.valid & self.mem.req.ready):
-                        m.d.sync += issued.eq(issued + 1)
-                    m.d.comb += self.mem.rsp.ready.eq(1)
-                    with m.If(self.mem.rsp.valid):
-                        m.d.sync += [buf.eq(Cat(buf[self._wb:], self.mem.rsp.payload)),
-                                     got.eq(got + 1)]
-                        with m.If(got == n - 1):
-                            m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += [self.desc.valid.eq(1), self.desc.payload.eq(buf[:self._desc.size])]
+                # A record outside the SRAM becomes length 0: the DMA completes it MALFORMED.
+                m.d.comb += [self.desc.valid.eq(1),
+                             self.desc.payload.eq(Mux(fetch.bad, 0, fetch.data[:self._desc.size]))]
                 with m.If(self.desc.ready):
                     m.next = "IDLE"
         return m

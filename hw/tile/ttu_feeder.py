@@ -4,7 +4,7 @@ from amaranth.lib import wiring
 
 from hw.cp.isa import ARG_BITS
 
-from .feeder import feeder_members
+from .feeder import RecordFetch, feeder_members
 from .records import ttu_record_layout
 
 __all__ = ["TTUFeeder"]
@@ -35,8 +35,7 @@ class TTUFeeder(wiring.Component):
         mt = Signal(16)
         nt = Signal(8)
         errs0 = Signal(8)
-        fetch_sent = Signal()
-        faddr = Signal(ARG_BITS)
+        fetch = RecordFetch(n=1, word_bits=self._wb, words=self._words)
 
         rd, wr = self.rd, self.wr
         raddr = Signal(32)
@@ -68,18 +67,16 @@ class TTUFeeder(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [faddr.eq(self.cmd.payload), fetch_sent.eq(0),
-                                 err.eq(self.cmd.payload >= self._words)]
+                    m.d.sync += [*fetch.start(self.cmd.payload), err.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += [self.busy.eq(1), rd.req.valid.eq(~fetch_sent & ~err),
-                             rd_addr.eq(faddr), rd.rsp.ready.eq(1)]
-                with m.If(err):
+                m.d.comb += self.busy.eq(1)
+                fetched = fetch.fetch(m, rd, rd_addr)
+                with m.If(fetch.bad):
+                    m.d.sync += err.eq(1)
                     m.next = "DONE"
-                with m.If(rd.req.valid & rd.req.ready):
-                    m.d.sync += fetch_sent.eq(1)
-                with m.If(rd.rsp.valid):
-                    m.d.sync += [rec.eq(rd.rsp.payload[:rec.shape().size]), issued.eq(0),
+                with m.If(fetched):
+                    m.d.sync += [rec.eq(fetch.last_data[:rec.shape().size]), issued.eq(0),
                                  got.eq(0), tiles_done.eq(0), mt.eq(0), nt.eq(0)]
                     m.next = "SIZE"
             with m.State("SIZE"):

@@ -1,11 +1,11 @@
 """TVP feeder: one vector record, operands gathered from SRAM, results written back."""
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 
 from hw.cp.isa import ARG_BITS
 from sim.tvp import OP as TVP_OP
 
-from .feeder import AddrGen, feeder_members
+from .feeder import AddrGen, RecordFetch, feeder_members
 from .records import ADDR, tvp_record_layout
 
 __all__ = ["TVPFeeder"]
@@ -29,11 +29,9 @@ class TVPFeeder(wiring.Component):
         wb = self._wb
         lay = tvp_record_layout()
         rec = Signal(lay)
-        raw = Signal(2 * wb)
+        fetch = RecordFetch(n=2, word_bits=wb, words=self._words)
+        raw = fetch.data
         err = Signal()
-        arg = Signal(ARG_BITS)
-        fsent = Signal(2)
-        fgot = Signal(2)
         rd, wr = self.rd, self.wr
         rd_addr = Signal(ARG_BITS)
         m.d.comb += [rd.req.payload.addr.eq(rd_addr), rd.req.payload.we.eq(0),
@@ -70,20 +68,16 @@ class TVPFeeder(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [arg.eq(self.cmd.payload), fsent.eq(0), fgot.eq(0),
-                                 err.eq(self.cmd.payload + 2 > self._words)]
+                    m.d.sync += [*fetch.start(self.cmd.payload), err.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += [self.busy.eq(1), rd.req.valid.eq((fsent != 2) & ~err),
-                             rd_addr.eq(arg + fsent), rd.rsp.ready.eq(1)]
-                with m.If(err):
+                m.d.comb += self.busy.eq(1)
+                fetched = fetch.fetch(m, rd, rd_addr)
+                with m.If(fetch.bad):
+                    m.d.sync += err.eq(1)
                     m.next = "DONE"
-                with m.If(rd.req.valid & rd.req.ready):
-                    m.d.sync += fsent.eq(fsent + 1)
-                with m.If(rd.rsp.valid):
-                    m.d.sync += [raw.eq(Cat(raw[wb:], rd.rsp.payload)), fgot.eq(fgot + 1)]
-                    with m.If(fgot == 1):
-                        m.next = "START"
+                with m.If(fetched):
+                    m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
                 r = data.View(lay, raw)
