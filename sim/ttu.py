@@ -6,17 +6,18 @@ with an always-valid activation source and an always-ready result sink; the
 cocotb tests check it against the RTL cycle for cycle (``tb/ttu/test_ttu.py``),
 and the benchmark uses it for sizes too large to simulate.
 """
-import numpy as np
+from hw.common.mx import NARROW_FORMATS as NARROW
+from hw.ttu.array import PIPELINE_LATENCY
 
 from . import mx
 
 __all__ = ["gemm", "quantized_gemm", "CycleModel", "PE_LATENCY"]
 
-#: Cycles from an accepted array input beat to PE (0, 0)'s result register
-#: (``hw.ttu.array.PIPELINE_LATENCY``: input register, edge decode, ``hw.ttu.pe.LATENCY``).
-PE_LATENCY = 14
+#: Cycles from an accepted array input beat to PE (0, 0)'s result register, from
+#: the hardware (``hw.ttu.array.PIPELINE_LATENCY``: input register, edge decode,
+#: ``hw.ttu.pe.LATENCY``).
+PE_LATENCY = PIPELINE_LATENCY
 
-NARROW = ("fp6_e3m2", "fp6_e2m3", "fp4_e2m1")
 
 
 def gemm(a_scales, a_codes, fmt_a, b_scales, b_codes, fmt_b, block=32):

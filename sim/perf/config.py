@@ -4,7 +4,8 @@
 ``docs/perf.md``): 4 clusters x 10 tiles, a TTU of 32 x K x 32 per tile with
 K = 64 / 32 / 8 for FP4 / FP8 / BF16, 2 GHz, 3 MiB tile SRAM, 272 MB on-die
 SRAM in total, 7 TB/s HBM3e, 28 x 400 GbE scale-up ports. ``PROTOTYPE`` is
-the RTL as built here (its array size and clock are those of the FPGA flow).
+the RTL as built here: :func:`prototype` derives it from the hardware's
+parameter object (``hw.cluster.ClusterParams``) and latencies.
 """
 from dataclasses import dataclass, field, replace
 
@@ -101,57 +102,96 @@ MAIA200 = ChipConfig(
                         "272 MB SRAM, 2.8 TB/s bidirectional scale-up, 6,144 chips in two tiers"},
 )
 
-#: The RTL prototype: one cluster of two tiles, an 8x8 TTU (FP4 at twice the
-#: FP8 rate by splitting each multiplier lane), 64-bit AXI4 HBM port.
-PROTOTYPE = ChipConfig(
-    name="prototype",
-    clusters=1,
-    tiles_per_cluster=2,
-    ttu_rows=8,
-    ttu_cols=8,
-    ttu_k={"fp4": 2, "fp6": 2, "fp8": 1, "bf16": 1},
-    clock_hz=100e6,
-    tile_sram_bytes=64 * 2**10,
-    total_sram_bytes=256 * 2**10,
-    hbm_bytes_per_s=8 * 100e6,
-    tvp_lanes=16,
-    nic_ports=3,
-    nic_bits_per_s=8 * 100e6,
-    dma_bytes_per_cycle=8,
-    # Descriptor decode (3), AR issue, the AXI read round trip, realignment,
-    # the W/B round trip and the completion FIFO: measured 15 at every size.
-    dma_latency_cycles=15,
-    # An accepted activation beat reaches PE (0, 0)'s result 14 cycles later
-    # (input register, edge decode, multiply, block sum, shared FP32 tail).
-    ttu_pe_latency=14,
-    ttu_fill_cycles=8 + 8 + 14,
-    # hw.cp: 2 cycles fetch/decode + 1 acquire/act (docs/isa.md).
-    cp_dispatch_cycles=3,
-    cp_halt_cycles=3,
-    # hw.tile.TTUFeeder: IDLE, FETCH (read round trip), SIZE, CMD, CHECK, DONE.
-    ttu_cmd_cycles=10,
-    # hw.tvp.TVP: slowest unit 7 stages; gap = 7 + 2, latency = 7 + 3.
-    tvp_hazard_gap=9,
-    tvp_latency=10,
-    # hw.tile.TVPFeeder: IDLE, FETCH (2 reads), START, DONE, output write.
-    tvp_cmd_cycles=8,
-    # Tile DMA, measured in make sim: an HBM -> SRAM descriptor completes
-    # 18 cycles + its beats after dispatch (CP act 1, the engine's 15 as in the
-    # block bench, so the feeder's fetch adds 2); back-to-back descriptors
-    # complete beats + 2 apart; one-byte SRAM -> SRAM rows (MX code gathers)
-    # take 1.2 to 1.8 cycles each (bank conflicts), 1.7 used.
-    dma_fetch_cycles=2,
-    dma_row_cycles=1.7,
-    dma_gap_cycles=2,
-    # hw.noc router: route + VC/switch allocation + link register (docs/noc.md).
-    noc_hop_cycles=3,
-    # hw.nic: one byte per cycle per port (nic_bits_per_s at clock_hz); the 16-word
-    # header is written into the retransmit buffer before a frame leaves; EthRx
-    # stores and forwards a whole frame; 42 cycles of post/receive/placement
-    # pipeline measured on the 8-byte message (docs/nic.md).
-    nic_header_cycles=16,
-    nic_fixed_cycles=42,
-)
+def ttu_k_of(formats, packed):
+    """MACs per PE and cycle for each format of a TTU built with ``formats``/``packed``.
+
+    A packed TTU takes two narrow (FP6/FP4) elements per lane and cycle; every
+    other format, and every format of an unpacked TTU, one.
+    """
+    from hw.common.mx import narrow_of
+    narrow = narrow_of(formats) if packed else ()
+    k = {"fp4": 1, "fp6": 1, "fp8": 1, "bf16": 1}
+    for f in narrow:
+        k[f.split("_")[0]] = 2
+    return k
+
+
+def tvp_timing(lanes):
+    """``(hazard_gap, latency)`` of ``hw.tvp.TVP(lanes=lanes)``, read from the hardware class."""
+    from hw.tvp import TVP
+    tvp = TVP(lanes=lanes)
+    tvp._MustUse__silence = True      # built only to read its timing, never elaborated
+    return tvp.hazard_gap, tvp.latency
+
+
+def prototype(cluster=None, *, clock_hz=100e6):
+    """The preset of the RTL built from ``cluster`` (``hw.cluster.ClusterParams``).
+
+    Sizes come from the parameter object and latencies from the hardware
+    classes; the remaining constants are cycle counts of the RTL's state
+    machines or measured once (each says which), never fitted to the results
+    they are checked against.
+    """
+    from hw.cluster import ClusterParams
+    from hw.ttu.array import PIPELINE_LATENCY
+    cluster = ClusterParams() if cluster is None else cluster
+    tile = cluster.tile
+    gap, tvp_latency = tvp_timing(tile.n)
+    return ChipConfig(
+        name="prototype",
+        clusters=1,
+        tiles_per_cluster=cluster.n_tiles,
+        ttu_rows=tile.n,
+        ttu_cols=tile.n,
+        # The tile's TTU is built unpacked (hw.tile.Tile): one element per lane and cycle.
+        ttu_k=ttu_k_of(tile.formats, packed=False),
+        clock_hz=clock_hz,
+        tile_sram_bytes=tile.sram_size,
+        total_sram_bytes=cluster.n_tiles * tile.sram_size + cluster.sram_size,
+        # One AXI beat of one SRAM word per cycle.
+        hbm_bytes_per_s=tile.word_bytes * clock_hz,
+        tvp_lanes=tile.n,
+        nic_ports=3,
+        # hw.nic: one byte per cycle per port.
+        nic_bits_per_s=8 * clock_hz,
+        dma_bytes_per_cycle=tile.word_bytes,
+        # Descriptor decode (3), AR issue, the AXI read round trip, realignment,
+        # the W/B round trip and the completion FIFO: measured 15 at every size.
+        dma_latency_cycles=15,
+        # An accepted activation beat reaches PE (0, 0)'s result PIPELINE_LATENCY
+        # cycles later (input register, edge decode, multiply, block sum, shared FP32 tail).
+        ttu_pe_latency=PIPELINE_LATENCY,
+        ttu_fill_cycles=2 * tile.n + PIPELINE_LATENCY,
+        # hw.cp: 2 cycles fetch/decode + 1 acquire/act (docs/isa.md).
+        cp_dispatch_cycles=3,
+        cp_halt_cycles=3,
+        # hw.tile.TTUFeeder: IDLE, FETCH (read round trip), SIZE, CMD, CHECK, DONE.
+        ttu_cmd_cycles=10,
+        # hw.tvp.TVP: issue to the first dependent issue, and issue to result.
+        tvp_hazard_gap=gap,
+        tvp_latency=tvp_latency,
+        # hw.tile.TVPFeeder: IDLE, FETCH (2 reads), START, DONE, output write.
+        tvp_cmd_cycles=8,
+        # Tile DMA, measured in make sim: an HBM -> SRAM descriptor completes
+        # 18 cycles + its beats after dispatch (CP act 1, the engine's 15 as in the
+        # block bench, so the feeder's fetch adds 2); back-to-back descriptors
+        # complete beats + 2 apart; one-byte SRAM -> SRAM rows (MX code gathers)
+        # take 1.2 to 1.8 cycles each (bank conflicts), 1.7 used.
+        dma_fetch_cycles=2,
+        dma_row_cycles=1.7,
+        dma_gap_cycles=2,
+        # hw.noc router: route + VC/switch allocation + link register (docs/noc.md).
+        noc_hop_cycles=3,
+        # hw.nic: the 16-word header is written into the retransmit buffer before a
+        # frame leaves; EthRx stores and forwards a whole frame; 42 cycles of
+        # post/receive/placement pipeline measured on the 8-byte message (docs/atl.md).
+        nic_header_cycles=16,
+        nic_fixed_cycles=42,
+    )
+
+
+#: The RTL prototype: the default cluster (``hw.cluster.ClusterParams()``) at 100 MHz.
+PROTOTYPE = prototype()
 
 
 def presets():
