@@ -3,7 +3,7 @@ import argparse
 import sys
 
 from .config import presets
-from .model import LLM_70B, decoder_layer, gemm, roofline_points, tokens_per_second
+from .model import LLM_70B, gemm, roofline_points, tokens_per_second
 
 
 def report(chip):
