@@ -128,9 +128,12 @@ class Tile(wiring.Component):
         aw, wb, words = sram.addr_width, self.word_bits, self.words
         m.submodules.dma_feed = dfe = DMAFeeder(desc_layout=dma.desc_layout, word_bits=wb,
                                                 addr_width=aw, words=words)
-        m.submodules.ttu_feed = tfe = TTUFeeder(ttu=ttu, rows=self.n, word_bits=wb, addr_width=aw,
-                                                words=words)
-        m.submodules.tvp_feed = vfe = TVPFeeder(tvp=tvp, word_bits=wb, addr_width=aw, words=words)
+        m.submodules.ttu_feed = tfe = TTUFeeder(ttu_signature=ttu.signature, rows=self.n,
+                                                word_bits=wb, addr_width=aw, words=words)
+        m.submodules.tvp_feed = vfe = TVPFeeder(tvp_signature=tvp.signature, word_bits=wb,
+                                                addr_width=aw, words=words)
+        wiring.connect(m, tfe.ttu, ttu)
+        wiring.connect(m, vfe.tvp, tvp)
 
         wiring.connect(m, wiring.flipped(self.load), cp.load)
         wiring.connect(m, wiring.flipped(self.sem_inc), cp.sem_inc)

@@ -1,6 +1,7 @@
 """TTU feeder: one GEMM record, SRAM -> TTU operand streams, results -> SRAM."""
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.wiring import In
 
 from hw.cp.isa import ARG_BITS
 
@@ -11,18 +12,28 @@ __all__ = ["TTUFeeder"]
 
 
 class TTUFeeder(wiring.Component):
-    """Runs one GEMM record on the TTU: SRAM -> ``w``/``a`` streams, ``o`` -> SRAM."""
+    """Runs one GEMM record on the TTU: SRAM -> ``w``/``a`` streams, ``o`` -> SRAM.
 
-    def __init__(self, *, ttu, rows, word_bits, addr_width, words):
-        self._ttu = ttu
+    Parameters
+    ----------
+    ttu_signature : wiring.Signature
+        The TTU's signature; the feeder's ``ttu`` port is its flip (it drives the
+        TTU's command and operand streams and takes its results and error count).
+    rows : int
+        TTU rows (result rows per output tile).
+    word_bits, addr_width, words : int
+        SRAM word width, address width and size in words.
+    """
+
+    def __init__(self, *, ttu_signature, rows, word_bits, addr_width, words):
         self._wb = word_bits
         self._words = words
         self._rows = rows
-        super().__init__(feeder_members(addr_width, word_bits))
+        super().__init__({**feeder_members(addr_width, word_bits), "ttu": In(ttu_signature)})
 
     def elaborate(self, platform):
         m = Module()
-        ttu = self._ttu
+        ttu = self.ttu
         R = self._rows
         rec = Signal(ttu_record_layout())
         err = Signal()

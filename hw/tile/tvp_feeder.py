@@ -1,6 +1,7 @@
 """TVP feeder: one vector record, operands gathered from SRAM, results written back."""
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In
 
 from hw.cp.isa import ARG_BITS
 from sim.tvp import OP as TVP_OP
@@ -17,15 +18,14 @@ _RSUM, _RMAX, _N_TVP_OPS = TVP_OP["RSUM"], TVP_OP["RMAX"], len(TVP_OP)
 class TVPFeeder(wiring.Component):
     """Runs one vector record on the TVP: gathers operands, writes results."""
 
-    def __init__(self, *, tvp, word_bits, addr_width, words):
-        self._tvp = tvp
+    def __init__(self, *, tvp_signature, word_bits, addr_width, words):
         self._wb = word_bits
         self._words = words
-        super().__init__(feeder_members(addr_width, word_bits))
+        super().__init__({**feeder_members(addr_width, word_bits), "tvp": In(tvp_signature)})
 
     def elaborate(self, platform):
         m = Module()
-        tvp = self._tvp
+        tvp = self.tvp
         wb = self._wb
         lay = tvp_record_layout()
         rec = Signal(lay)
