@@ -27,7 +27,7 @@ from formal import harness
 from formal.properties import beat, one_in_one_out
 from hw.tvp import TVP
 from hw.tvp.fpu import delay
-from sim.tvp import OP
+from hw.tvp.isa import OP
 
 
 def _stub_units():

@@ -4,33 +4,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.common.params import check_pow2
-from sim import tvp as golden
 
 from . import fpu
+from .isa import CVT_OPS, N_OPS, OP, OP_BITS, in_layout, is_reduce as is_reduce_op, out_layout
+from .microcode import (DST as _DST, PROGRAMS, SFU_FNS as _SFU_FNS, UNIT as _UNIT,
+                        operand_sources, uop_reads)
 
 __all__ = ["TVP", "in_layout", "out_layout"]
-
-OP_BITS = 5
-_SFU_FNS = ["exp", "recip", "rsqrt"]
-_DST = {"t": 0, "acc": 1, "out": 2, "outb": 3, "outp": 4}
-_UNIT = {"fma": 0, "sfu": 1, "misc": 2}
-
-
-def in_layout(lanes):
-    """Input beat: one instruction with its three operand vectors."""
-    return data.StructLayout({
-        "op": OP_BITS,
-        "fmt": 1,
-        "last": 1,
-        "a": data.ArrayLayout(32, lanes),
-        "b": data.ArrayLayout(32, lanes),
-        "c": data.ArrayLayout(32, lanes),
-    })
-
-
-def out_layout(lanes):
-    """Output beat: one result vector."""
-    return data.StructLayout({"data": data.ArrayLayout(32, lanes), "last": 1})
 
 
 class TVP(wiring.Component):
@@ -38,7 +18,7 @@ class TVP(wiring.Component):
 
     Each input beat is an instruction (``op``, ``fmt``, ``last``) with operand
     vectors ``a``, ``b``, ``c``; it runs as the micro-program
-    :func:`sim.tvp.program` and, unless it is a non-final reduction beat,
+    :func:`hw.tvp.microcode.program` and, unless it is a non-final reduction beat,
     yields one output beat. Micro-ops issue in order, at most one per cycle
     (every slot in parallel), into units pipelined to :attr:`unit_latency`
     stages; a micro-op reading ``t`` or the accumulators waits for the
@@ -75,7 +55,7 @@ class TVP(wiring.Component):
 
     def __init__(self, *, lanes=16):
         self._lanes = check_pow2("lanes", lanes, min=1, max=64)
-        self._programs = golden.PROGRAMS(lanes)
+        self._programs = PROGRAMS(lanes)
         # Sequencer state shared with invariants() / the formal wrapper.
         self._busy = Signal(name="busy")          # a beat is being executed
         self._produces = Signal(name="produces")  # ... and it yields an output beat
@@ -101,9 +81,6 @@ class TVP(wiring.Component):
     @property
     def max_steps(self):
         return max(len(p) for p in self._programs.values())
-
-    def invariants(self):
-        return [((~self._busy) | self._in_prog, "step_in_program")]
 
     @property
     def unit_latency(self):
@@ -139,18 +116,7 @@ class TVP(wiring.Component):
         L = self.unit_latency
 
         # --- the set of sources/constants/strides used anywhere --------------
-        srcs = {pos: [] for pos in "xyz"}
-        strides, idents = [0], [0]
-        for prog in progs.values():
-            for u in prog:
-                for pos in "xyz":
-                    key = getattr(u, pos)
-                    if key not in srcs[pos]:
-                        srcs[pos].append(key)
-                if u.stride not in strides:
-                    strides.append(u.stride)
-                if u.ident not in idents:
-                    idents.append(u.ident)
+        srcs, strides, idents = operand_sources(progs)
 
         # --- sequencer state ----------------------------------------------
         busy, step = self._busy, self._step
@@ -159,7 +125,7 @@ class TVP(wiring.Component):
         last = Signal()
         # Derived from the op/last registers (not stored): no redundant state.
         is_reduce = Signal()
-        m.d.comb += is_reduce.eq((op == golden.OP["RSUM"]) | (op == golden.OP["RMAX"]))
+        m.d.comb += is_reduce.eq(is_reduce_op(op))
         m.d.comb += self._produces.eq(~is_reduce | last)
         first = Signal(init=1)  # next reduction beat starts a group
         regs = {k: Signal(data.ArrayLayout(32, n), name=f"r_{k}") for k in "abc"}
@@ -197,15 +163,15 @@ class TVP(wiring.Component):
             default = dict(unit=_UNIT["misc"], fn=fpu.MISC_FNS.index("mov"),
                            xsel=srcs["x"].index("a"), dst=_DST["out"], final=1)
             nidx = 1 << (sw + 2 + OP_BITS)
-            rom = [pack(**default, in_prog=int(code >= len(golden.OPS) and s == 0))
+            rom = [pack(**default, in_prog=int(code >= N_OPS and s == 0))
                    for code in range(1 << OP_BITS) for pfmt in (0, 1) for plast in (0, 1)
                    for s in range(1 << sw)]
             for (pname, pfmt, plast), prog in progs.items():
-                code = golden.OP[pname]
+                code = OP[pname]
                 for s, u in enumerate(prog):
                     f = (_SFU_FNS.index(u.fn) if u.unit == "sfu" else
                          fpu.MISC_FNS.index(u.fn) if u.unit == "misc" else 0)
-                    reads = golden._uop_reads(u)
+                    reads = uop_reads(u)
                     idx = s | plast << sw | pfmt << (sw + 1) | code << (sw + 2)
                     rom[idx] = pack(unit=_UNIT[u.unit], fn=f,
                                     xsel=srcs["x"].index(u.x), ysel=srcs["y"].index(u.y),
@@ -226,14 +192,14 @@ class TVP(wiring.Component):
             # The same table as a Switch (SMT-friendly; see ROM_DECODER).
             m.d.comb += [unit.eq(_UNIT["misc"]), fn.eq(fpu.MISC_FNS.index("mov")),
                          sel["x"].eq(srcs["x"].index("a")), dst.eq(_DST["out"]), final.eq(1),
-                         self._in_prog.eq((op >= len(golden.OPS)) & (step == 0))]
+                         self._in_prog.eq((op >= N_OPS) & (step == 0))]
             with m.Switch(Cat(step, last, fmt, op)):
                 for (pname, pfmt, plast), prog in progs.items():
-                    code = golden.OP[pname]
+                    code = OP[pname]
                     for s, u in enumerate(prog):
                         f = (_SFU_FNS.index(u.fn) if u.unit == "sfu" else
                              fpu.MISC_FNS.index(u.fn) if u.unit == "misc" else 0)
-                        reads = golden._uop_reads(u)
+                        reads = uop_reads(u)
                         with m.Case(s | plast << sw | pfmt << (sw + 1) | code << (sw + 2)):
                             m.d.comb += [
                                 unit.eq(_UNIT[u.unit]), fn.eq(f),
@@ -398,10 +364,10 @@ class TVP(wiring.Component):
 
         p = self.i_stream.payload
         accept = self.i_stream.valid & self.i_stream.ready
-        valid_op = p.op < len(golden.OPS)
+        valid_op = p.op < N_OPS
         is_cvt = 0
-        for name in golden.CVT_OPS:
-            is_cvt = is_cvt | (p.op == golden.OP[name])
+        for name in CVT_OPS:
+            is_cvt = is_cvt | (p.op == OP[name])
         with m.If(accept):
             m.d.sync += [
                 busy.eq(1), step.eq(0), op.eq(p.op), last.eq(p.last),
