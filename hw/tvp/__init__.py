@@ -6,9 +6,13 @@ the micro-programs and SFU tables in :mod:`hw.tvp.microcode`; the golden model
 """
 from . import isa, microcode
 from .isa import Op, in_layout, out_layout
+from .output import TVPOutput
+from .sequencer import TVPSequencer, uop_layout
+from .slots import TVPSlots, result_layout
 from .tvp import TVP
 
-__all__ = ["TVP", "Op", "in_layout", "out_layout", "isa", "microcode"]
+__all__ = ["TVP", "TVPSequencer", "TVPSlots", "TVPOutput", "Op", "in_layout", "out_layout",
+           "uop_layout", "result_layout", "isa", "microcode"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).
 TOPS = {
