@@ -8,11 +8,12 @@ Testplan (docs/tvp.md):
   and the multipliers would make the SMT model intractable; for the same
   reason its decoder is the ``Switch`` form of the decode table
   (``TVP.ROM_DECODER = False``) instead of the constant ROM;
-* the sequencer never leaves its micro-program (``step_in_program``, prove);
+* the sequencer never leaves its micro-program (``step_in_program``,
+  ``TVPSequencer.invariants()``, prove);
 * no beat is lost or made up: accepted beats = output beats + beats still
   inside + non-final reduction beats (prove, via a counter relation);
 * the in-flight write counters of ``t`` / the accumulators equal the
-  pipeline contents (``invariants()``, prove);
+  pipeline contents (``TVPSlots.invariants()``, prove);
 * covers: an output beat, a stalled output, a reduction result, an input
   accepted in the cycle the previous beat finishes, a multi-step program, a
   hazard stall;
@@ -27,7 +28,8 @@ from formal import harness
 from formal.properties import beat, one_in_one_out
 from hw.tvp import TVP
 from hw.tvp.fpu import delay
-from sim.tvp import OP
+from hw.tvp.isa import is_reduce
+from hw.tvp.output import TVPOutput
 
 
 def _stub_units():
@@ -61,25 +63,26 @@ class TVPCheck(Elaboratable):
         p = i.payload
         # Count beats that must produce an output: everything except
         # non-final reduction beats.
-        produces = ~(((p.op == OP["RSUM"]) | (p.op == OP["RMAX"])) & ~p.last)
+        produces = ~(is_reduce(p.op) & ~p.last)
         pending = Signal(8)
         with m.If(beat(i) & produces & ~beat(o)):
             m.d.sync += pending.eq(pending + 1)
         with m.Elif(beat(o) & ~(beat(i) & produces)):
             m.d.sync += pending.eq(pending - 1)
         # A producing beat is in the sequencer, in the pipeline or in the output register.
+        seq, slots = dut.sequencer, dut.slots
         inside = Signal(4)
         in_pipe = 0
-        for v, d in zip(dut._sv, dut._sdst):
+        for v, d in zip(slots.stage_valid, slots.stage_dst):
             in_pipe = in_pipe + (v & (d >= 2))
-        m.d.comb += inside.eq(o.valid + (dut._busy & dut._produces) + in_pipe)
+        m.d.comb += inside.eq(o.valid + (seq.busy & seq.produces) + in_pipe)
         m.d.comb += Assert(pending == inside, "no_loss_no_duplication")
         m.d.comb += [
             Cover(beat(o), "output"),
             Cover(o.valid & ~o.ready, "stalled"),
             Cover(beat(o) & o.payload.last, "last_out"),
-            Cover(beat(i) & dut._busy, "back_to_back"),
-            Cover(dut._busy & (dut._step == 2), "long_program"),
+            Cover(beat(i) & seq.busy, "back_to_back"),
+            Cover(seq.busy & (seq.step == 2), "long_program"),
             Cover(dut._hazard, "hazard_stall"),
         ]
         return m
@@ -89,14 +92,19 @@ def test_tvp_stream():
     harness.check(TVPCheck(SequencerTVP(lanes=2)), name="tvp", modes=("prove", "cover"), depth=8)
 
 
-class DropValid(SequencerTVP):
-    """Mutant: output ``valid`` is cleared every cycle, even when stalled."""
+class DropValidOutput(TVPOutput):
+    """Mutant output stage: ``valid`` is cleared while stalled."""
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
-        with m.If(~self.o_stream.ready & self.o_stream.valid & self._busy):
+        with m.If(~self.o_stream.ready & self.o_stream.valid):
             m.d.sync += self.o_stream.valid.eq(0)
         return m
+
+
+class DropValid(SequencerTVP):
+    """Mutant: output ``valid`` is dropped while stalled."""
+    OUTPUT = DropValidOutput
 
 
 def test_mutant_drop_valid_fails():

@@ -9,96 +9,26 @@ Element formats
 Every element code decodes to ``(-1)**s * m * 2**(shift + lsb)`` with a small
 unsigned integer ``m``, a non-negative ``shift`` and a per-format constant
 ``lsb`` (the weight of the smallest subnormal). :data:`FORMATS` holds the
-per-format constants; :func:`element_int` returns the exact signed integer
-``code value / 2**lsb`` used by the dot product.
+per-format constants (defined once in :mod:`hw.common.mx`, the RTL's table);
+:func:`element_int` returns the exact signed integer ``code value / 2**lsb``
+used by the dot product.
 
 Public API
 ----------
 :func:`decode`, :func:`encode`, :func:`quantize`, :func:`dequantize`,
 :func:`mx_dot`, :func:`mx_gemm`, :func:`int_to_f32_bits`.
 """
-from dataclasses import dataclass
-
 import numpy as np
+
+from hw.common.mx import (E8M0_BIAS, E8M0_NAN, F32_CANONICAL_NAN, FORMAT_CODES, FORMATS,
+                          ElementFormat, nan_code)
 
 __all__ = ["FORMATS", "FORMAT_CODES", "ElementFormat", "decode", "encode", "element_int",
            "quantize", "dequantize", "mx_dot", "mx_gemm", "int_to_f32_bits",
-           "F32_CANONICAL_NAN", "E8M0_NAN", "E8M0_BIAS"]
+           "F32_CANONICAL_NAN", "E8M0_NAN", "E8M0_BIAS", "nan_code"]
 
-#: E8M0 scale code meaning NaN.
-E8M0_NAN = 0xFF
-#: E8M0 bias: code ``c`` means ``2**(c - 127)``.
-E8M0_BIAS = 127
-#: The only NaN encoding the model (and the RTL) ever produces in FP32.
-F32_CANONICAL_NAN = 0x7FC00000
-
-
-@dataclass(frozen=True)
-class ElementFormat:
-    """Constants of one MX element format.
-
-    Attributes
-    ----------
-    name : str
-    bits : int
-        Code width.
-    ebits, mbits : int
-        Exponent and mantissa field widths (``ebits == 0`` for INT8).
-    bias : int
-        Exponent bias.
-    emax : int
-        Exponent of the largest power of two (``emax_elem`` of the MX spec).
-    lsb : int
-        log2 of the smallest positive (subnormal) value; INT8: -6.
-    max_int : int
-        Largest magnitude as an integer multiple of ``2**lsb``.
-    has_inf, has_nan : bool
-    """
-    name: str
-    bits: int
-    ebits: int
-    mbits: int
-    bias: int
-    emax: int
-    lsb: int
-    max_int: int
-    has_inf: bool
-    has_nan: bool
-    ml_dtype: str
-    select: int
-
-    @property
-    def max_normal(self):
-        return self.max_int * 2.0 ** self.lsb
-
-
-def _fp(name, ebits, mbits, bias, *, inf, nan, ml, sel, top_nan_only=False):
-    bits = 1 + ebits + mbits
-    emax_field = (1 << ebits) - 1
-    if inf:  # IEEE-like: top exponent is Inf/NaN
-        max_e, max_m = emax_field - 1, (1 << mbits) - 1
-    elif top_nan_only:  # E4M3FN: only S.1111.111 is NaN
-        max_e, max_m = emax_field, (1 << mbits) - 2
-    else:
-        max_e, max_m = emax_field, (1 << mbits) - 1
-    lsb = 1 - bias - mbits
-    max_int = ((1 << mbits) | max_m) << (max_e - 1)
-    return ElementFormat(name, bits, ebits, mbits, bias, max_e - bias, lsb, max_int,
-                         inf, nan, ml, sel)
-
-
-#: Element formats by name. ``select`` is the 3-bit runtime format code of the RTL.
-FORMATS = {
-    "fp8_e4m3": _fp("fp8_e4m3", 4, 3, 7, inf=False, nan=True, ml="float8_e4m3fn", sel=0,
-                    top_nan_only=True),
-    "fp8_e5m2": _fp("fp8_e5m2", 5, 2, 15, inf=True, nan=True, ml="float8_e5m2", sel=1),
-    "fp6_e3m2": _fp("fp6_e3m2", 3, 2, 3, inf=False, nan=False, ml="float6_e3m2fn", sel=2),
-    "fp6_e2m3": _fp("fp6_e2m3", 2, 3, 1, inf=False, nan=False, ml="float6_e2m3fn", sel=3),
-    "fp4_e2m1": _fp("fp4_e2m1", 2, 1, 1, inf=False, nan=False, ml="float4_e2m1fn", sel=4),
-    "int8": ElementFormat("int8", 8, 0, 7, 0, 0, -6, 128, False, False, None, 5),
-}
-#: Runtime format select code -> name.
-FORMAT_CODES = {f.select: n for n, f in FORMATS.items()}
+# The format table and the E8M0 constants are the hardware's specification
+# (hw/common/mx.py); this module is the numeric model built on them.
 
 
 def _fmt(fmt):
@@ -164,14 +94,6 @@ def decode(codes, fmt):
     return np.where(nan[c], np.nan, v)
 
 
-def _nan_code(f):
-    if f.name == "fp8_e4m3":
-        return 0x7F
-    if f.name == "fp8_e5m2":
-        return 0x7E
-    return 0
-
-
 def encode(x, fmt):
     """Round float values to element codes: nearest, ties to even, saturating.
 
@@ -211,7 +133,7 @@ def encode(x, fmt):
         code = (mag_code | np.where(neg, 1 << (f.bits - 1), 0)).astype(np.uint8)
         if f.has_inf:
             code = np.where(np.isinf(x), np.where(neg, 0xFC, 0x7C), code).astype(np.uint8)
-    code = np.where(np.isnan(x), _nan_code(f), code).astype(np.uint8)
+    code = np.where(np.isnan(x), nan_code(f), code).astype(np.uint8)
     return code
 
 

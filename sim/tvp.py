@@ -11,8 +11,12 @@ micro-ops, one per cycle, over per-slot units:
   :func:`rsqrt_f32`);
 * ``misc`` -- max/min/compare/select/abs/neg/conversions/move (:func:`misc`).
 
-The hardware is generated from the same :data:`PROGRAMS` table, so the only
-thing the RTL and this model can disagree on is the units themselves.
+The ISA (:mod:`hw.tvp.isa`), the micro-programs and the SFU tables
+(:mod:`hw.tvp.microcode`) are the hardware's specification and are imported
+from there (re-exported here under their usual names); this module is only the
+model that executes them. The hardware decoder is generated from the same
+:data:`PROGRAMS` table, so the only thing the RTL and this model can disagree
+on is the units themselves.
 
 Slots: in FP32 mode (``fmt=0``) slot ``i`` is lane ``i``; in BF16 mode
 (``fmt=1``) every 32-bit lane word carries two BF16 values and slot ``h*N + i``
@@ -25,137 +29,18 @@ to the next reduction beat with ``last``) and on the ``last`` beat combine the s
 fixed tree: strides ``S/2, S/4, ..., 1`` over ``S`` active slots (slot ``j``
 takes slot ``j + stride``), then broadcast slot 0.
 """
-from dataclasses import dataclass
-import math
-
 import numpy as np
 
+from hw.tvp.isa import CVT_OPS, OP, OPS, REDUCE_OPS
+from hw.tvp.microcode import (EXP_C1, EXP_C2, EXP_C3, EXP_LOG2E, EXP_TABLE, GELU_K0, GELU_K1,
+                              MINUS_ONE, PROGRAMS, RECIP_TABLE, RSQRT_TABLE, UOp, program,
+                              uop_reads)
 from sim import fp32, mx
 
 __all__ = ["OPS", "OP", "PROGRAMS", "UOp", "program", "exp_f32", "recip_f32", "rsqrt_f32",
            "misc", "sfu", "TVPModel", "TimingModel", "mx_pack", "mxqp", "GELU_K0", "GELU_K1",
-           "CVT_OPS", "REDUCE_OPS", "RECIP_TABLE", "RSQRT_TABLE", "EXP_TABLE"]
-
-# ---------------------------------------------------------------------------
-# ISA
-# ---------------------------------------------------------------------------
-
-#: Opcode numbers (5-bit field). Codes >= len(OPS) are invalid: the beat passes
-#: ``a`` through and sets the sticky ``error`` flag.
-OPS = ["ADD", "SUB", "MUL", "FMA", "MAX", "MIN", "CLT", "CLE", "CEQ", "SEL", "ABS", "NEG",
-       "F2B", "B2FLO", "B2FHI", "EXP", "RECIP", "RSQRT", "GELU", "SILU", "RSUM", "RMAX",
-       "BCAST", "MXQ", "MXQP"]
-OP = {name: i for i, name in enumerate(OPS)}
-#: Word-level conversions: they ignore ``fmt`` (always run in FP32 mode).
-CVT_OPS = ("F2B", "B2FLO", "B2FHI", "MXQ", "MXQP")
-REDUCE_OPS = ("RSUM", "RMAX")
-
-#: GELU(x) = x * sigmoid(z), z = 2*sqrt(2/pi)*(x + 0.044715 x^3) (tanh form);
-#: the program computes -z = x * (K0 + K1 * x^2).
-GELU_K0 = fp32.from_float(-2.0 * math.sqrt(2.0 / math.pi))
-GELU_K1 = fp32.from_float(-2.0 * math.sqrt(2.0 / math.pi) * 0.044715)
-
-MINUS_ONE = 0xBF800000
-
-
-@dataclass(frozen=True)
-class UOp:
-    """One micro-op (one cycle, all slots in parallel).
-
-    unit : ``"fma"``, ``"sfu"`` or ``"misc"``.
-    fn : SFU function (``"exp"``, ``"recip"``, ``"rsqrt"``) or misc function.
-    x, y, z : sources: ``"a"``, ``"b"``, ``"c"``, ``"t"`` (temporary), ``"acc"``,
-        ``"acc0"`` (the accumulator, or the identity ``ident`` on the first beat of
-        a reduction), ``"accp"`` (the accumulator of slot ``j + stride``) or an
-        ``int`` constant (FP32 bits).
-    dst : ``"t"``, ``"acc"``, ``"out"`` (per-slot result), ``"outb"`` (slot 0
-        broadcast to every slot) or ``"outp"`` (MX codes densely packed, :func:`mx_pack`).
-    """
-    unit: str
-    fn: str = ""
-    x: object = "a"
-    y: object = "b"
-    z: object = "c"
-    dst: str = "out"
-    stride: int = 0
-    ident: int = 0
-
-
-def _fma(x, y, z, dst="out"):
-    return UOp("fma", "", x, y, z, dst)
-
-
-def _misc(fn, x="a", y="b", z="c", dst="out"):
-    return UOp("misc", fn, x, y, z, dst)
-
-
-def _sfu(fn, x="a", dst="out"):
-    return UOp("sfu", fn, x, 0, 0, dst)
-
-
-_ELEMENTWISE = {
-    "ADD": [_fma("a", fp32.ONE, "b")],
-    "SUB": [_fma("b", MINUS_ONE, "a")],
-    "MUL": [_fma("a", "b", fp32.NEG_ZERO)],
-    "FMA": [_fma("a", "b", "c")],
-    "EXP": [_sfu("exp")],
-    "RECIP": [_sfu("recip")],
-    "RSQRT": [_sfu("rsqrt")],
-    # SiLU(x) = x / (1 + exp(-x)).
-    "SILU": [_misc("neg", dst="t"), _sfu("exp", "t", dst="t"),
-             _fma("t", fp32.ONE, fp32.ONE, dst="t"), _sfu("recip", "t", dst="t"),
-             _fma("a", "t", fp32.NEG_ZERO)],
-    # GELU(x) = x / (1 + exp(-z)), -z = x * (K0 + K1 * x*x).
-    "GELU": [_fma("a", "a", fp32.NEG_ZERO, dst="t"), _fma("t", GELU_K1, GELU_K0, dst="t"),
-             _fma("a", "t", fp32.NEG_ZERO, dst="t"), _sfu("exp", "t", dst="t"),
-             _fma("t", fp32.ONE, fp32.ONE, dst="t"), _sfu("recip", "t", dst="t"),
-             _fma("a", "t", fp32.NEG_ZERO)],
-    "BCAST": [_misc("mov", dst="outb")],
-    "MXQ": [_misc("mxq")],
-    "MXQP": [_misc("mxqp", dst="outp")],
-}
-for _name in ("MAX", "MIN", "CLT", "CLE", "CEQ", "SEL", "ABS", "NEG", "F2B", "B2FLO", "B2FHI"):
-    _ELEMENTWISE[_name] = [_misc(_name.lower())]
-
-
-def program(op, fmt, last, lanes):
-    """Micro-program of one beat: a list of :class:`UOp`.
-
-    Parameters
-    ----------
-    op : str
-    fmt : int
-        0 FP32, 1 BF16x2 (ignored by :data:`CVT_OPS`).
-    last : int
-        Last beat of a reduction group.
-    lanes : int
-        Number of lanes (a power of two).
-    """
-    if op not in REDUCE_OPS:
-        return list(_ELEMENTWISE[op])
-    if op == "RSUM":
-        step = UOp("fma", "", "a", fp32.ONE, "acc0", "acc", 0, fp32.NEG_ZERO)
-    else:
-        step = UOp("misc", "max", "a", "acc0", 0, "acc", 0, fp32.NINF)
-    prog = [step]
-    if last:
-        slots = lanes * (2 if fmt and op not in CVT_OPS else 1)
-        stride = slots // 2
-        while stride >= 1:
-            if op == "RSUM":
-                prog.append(UOp("fma", "", "acc", fp32.ONE, "accp", "acc", stride))
-            else:
-                prog.append(UOp("misc", "max", "acc", "accp", 0, "acc", stride))
-            stride //= 2
-        prog.append(_misc("mov", "acc", 0, 0, dst="outb"))
-    return prog
-
-
-#: ``PROGRAMS(lanes)[(op, fmt, last)]`` for every valid opcode.
-def PROGRAMS(lanes):
-    return {(op, fmt, last): program(op, fmt, last, lanes)
-            for op in OPS for fmt in (0, 1) for last in (0, 1)}
-
+           "CVT_OPS", "REDUCE_OPS", "RECIP_TABLE", "RSQRT_TABLE", "EXP_TABLE", "EXP_LOG2E",
+           "EXP_C1", "EXP_C2", "EXP_C3", "MINUS_ONE", "uop_reads"]
 
 # ---------------------------------------------------------------------------
 # Misc unit
@@ -291,17 +176,8 @@ def mx_pack(words, lanes):
 # Special function unit: exp, recip, rsqrt as integer operations
 # ---------------------------------------------------------------------------
 # Common rules: NaN in -> canonical NaN; subnormal inputs are treated as zero
-# of the same sign (DAZ); results below 2**-126 flush to zero (FTZ).
-
-#: log2(e) with 34 fractional bits (35-bit constant).
-EXP_LOG2E = round(math.log2(math.e) * 2 ** 34)
-#: 2**(i/64) with 30 fractional bits, i = 0..63.
-EXP_TABLE = [round(2 ** (i / 64) * 2 ** 30) for i in range(64)]
-#: Taylor coefficients of 2**r = 1 + C1 r + C2 r^2 + C3 r^3 (30 fractional bits).
-EXP_C1 = round(math.log(2) * 2 ** 30)
-EXP_C2 = round(math.log(2) ** 2 / 2 * 2 ** 30)
-EXP_C3 = round(math.log(2) ** 3 / 6 * 2 ** 30)
-
+# of the same sign (DAZ); results below 2**-126 flush to zero (FTZ). The tables
+# and constants (EXP_*, RECIP_TABLE, RSQRT_TABLE) are in hw.tvp.microcode.
 
 def exp_f32(x):
     """``exp(x)`` for FP32 bits ``x``.
@@ -343,13 +219,6 @@ def exp_f32(x):
     if ex <= 0:
         return 0
     return (ex << 23) | (m & 0x7FFFFF)
-
-
-#: Seeds of 1/m, m in [1, 2): 128 entries, 10 fractional bits, at interval midpoints.
-RECIP_TABLE = [round(2 ** 10 / (1 + (i + 0.5) / 128)) for i in range(128)]
-#: Seeds of 1/sqrt(m): index = (exponent odd, top 7 mantissa bits); m in [1, 4).
-RSQRT_TABLE = [round(2 ** 10 / math.sqrt((1 + odd) * (1 + (i + 0.5) / 128)))
-               for odd in (0, 1) for i in range(128)]
 
 
 def _normalize_q32(sign, y, exp_hi):
@@ -517,17 +386,6 @@ class TVPModel:
         return len(program(name, 0 if name in CVT_OPS else fmt, last, self.lanes))
 
 
-def _uop_reads(u):
-    """Architectural registers a micro-op reads (``"t"``, ``"acc"``)."""
-    regs = set()
-    for s in (u.x, u.y, u.z):
-        if s == "t":
-            regs.add("t")
-        elif s in ("acc", "acc0", "accp"):
-            regs.add("acc")
-    return regs
-
-
 class TimingModel:
     """Cycle model of the pipelined TVP's issue logic (:class:`hw.tvp.TVP`).
 
@@ -560,7 +418,7 @@ class TimingModel:
             prog = program(name, 0 if name in CVT_OPS else fmt, last, self.lanes)
         for u in prog:
             c = self.cycle
-            for r in _uop_reads(u):
+            for r in uop_reads(u):
                 c = max(c, self.ready[r])
             if u.dst in ("t", "acc"):
                 self.ready[u.dst] = c + self.gap

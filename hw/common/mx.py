@@ -5,27 +5,135 @@ exact value ``(-1)**sign * mant * 2**shift * 2**lsb(fmt)`` with a small
 unsigned ``mant`` and ``shift >= 0``; ``lsb`` is the per-format weight of the
 smallest subnormal (see ``sim/mx.py`` and ``docs/numerics.md``). Products of
 two decoded elements are then plain integer multiplies and shifts.
+
+This module is the one definition of the MX format table (:data:`FORMATS`);
+the golden model :mod:`sim.mx` imports it.
 """
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 
-__all__ = ["FORMAT_SELECT", "FORMAT_LSB", "FORMAT_BITS", "ALL_FORMATS", "NARROW_FORMATS",
+__all__ = ["ElementFormat", "FORMATS", "FORMAT_CODES", "E8M0_NAN", "E8M0_BIAS",
+           "F32_CANONICAL_NAN", "nan_code",
+           "FORMAT_SELECT", "FORMAT_LSB", "FORMAT_BITS", "ALL_FORMATS", "NARROW_FORMATS",
            "MXElementDecode", "format_lsb", "max_shift", "max_mant", "narrow_of"]
 
-#: Runtime format select codes (3 bits), identical to ``sim.mx.FORMATS[..].select``.
-FORMAT_SELECT = {"fp8_e4m3": 0, "fp8_e5m2": 1, "fp6_e3m2": 2, "fp6_e2m3": 3,
-                 "fp4_e2m1": 4, "int8": 5}
+#: E8M0 scale code meaning NaN.
+E8M0_NAN = 0xFF
+#: E8M0 bias: code ``c`` means ``2**(c - 127)``.
+E8M0_BIAS = 127
+#: The only NaN encoding the models (and the RTL) ever produce in FP32.
+F32_CANONICAL_NAN = 0x7FC00000
+
+
+@dataclass(frozen=True)
+class ElementFormat:
+    """Constants of one MX element format.
+
+    Attributes
+    ----------
+    name : str
+    bits : int
+        Code width.
+    ebits, mbits : int
+        Exponent and mantissa field widths (``ebits == 0`` for INT8).
+    bias : int
+        Exponent bias.
+    emax : int
+        Exponent of the largest power of two (``emax_elem`` of the MX spec).
+    lsb : int
+        log2 of the smallest positive (subnormal) value; INT8: -6.
+    max_int : int
+        Largest magnitude as an integer multiple of ``2**lsb``.
+    has_inf, has_nan : bool
+    ml_dtype : str or None
+        The matching ``ml_dtypes`` type name.
+    select : int
+        The 3-bit runtime format code of the RTL.
+    """
+    name: str
+    bits: int
+    ebits: int
+    mbits: int
+    bias: int
+    emax: int
+    lsb: int
+    max_int: int
+    has_inf: bool
+    has_nan: bool
+    ml_dtype: str
+    select: int
+
+    @property
+    def max_normal(self):
+        return self.max_int * 2.0 ** self.lsb
+
+    @property
+    def max_exp_field(self):
+        """Exponent field of the largest finite code (FP formats)."""
+        top = (1 << self.ebits) - 1
+        return top - 1 if self.has_inf else top
+
+    @property
+    def max_mant_field(self):
+        """Mantissa field of the largest finite code (0 for INT8)."""
+        if not self.ebits:
+            return 0
+        if not self.has_inf and self.has_nan:  # E4M3FN: only S.1111.111 is NaN
+            return (1 << self.mbits) - 2
+        return (1 << self.mbits) - 1
+
+
+def _fp(name, ebits, mbits, bias, *, inf, nan, ml, sel, top_nan_only=False):
+    bits = 1 + ebits + mbits
+    emax_field = (1 << ebits) - 1
+    if inf:  # IEEE-like: top exponent is Inf/NaN
+        max_e, max_m = emax_field - 1, (1 << mbits) - 1
+    elif top_nan_only:  # E4M3FN: only S.1111.111 is NaN
+        max_e, max_m = emax_field, (1 << mbits) - 2
+    else:
+        max_e, max_m = emax_field, (1 << mbits) - 1
+    lsb = 1 - bias - mbits
+    max_int = ((1 << mbits) | max_m) << (max_e - 1)
+    return ElementFormat(name, bits, ebits, mbits, bias, max_e - bias, lsb, max_int,
+                         inf, nan, ml, sel)
+
+
+#: Element formats by name: the one definition of the MX format table.
+FORMATS = {
+    "fp8_e4m3": _fp("fp8_e4m3", 4, 3, 7, inf=False, nan=True, ml="float8_e4m3fn", sel=0,
+                    top_nan_only=True),
+    "fp8_e5m2": _fp("fp8_e5m2", 5, 2, 15, inf=True, nan=True, ml="float8_e5m2", sel=1),
+    "fp6_e3m2": _fp("fp6_e3m2", 3, 2, 3, inf=False, nan=False, ml="float6_e3m2fn", sel=2),
+    "fp6_e2m3": _fp("fp6_e2m3", 2, 3, 1, inf=False, nan=False, ml="float6_e2m3fn", sel=3),
+    "fp4_e2m1": _fp("fp4_e2m1", 2, 1, 1, inf=False, nan=False, ml="float4_e2m1fn", sel=4),
+    "int8": ElementFormat("int8", 8, 0, 7, 0, 0, -6, 128, False, False, None, 5),
+}
+#: Runtime format select code -> name.
+FORMAT_CODES = {f.select: n for n, f in FORMATS.items()}
+
+
+def nan_code(f):
+    """The code an encoder writes for NaN: FP8 E4M3 0x7F, FP8 E5M2 0x7E, else 0
+    (formats without NaN; MX quantization marks such a block with a NaN scale)."""
+    if f.name == "fp8_e4m3":
+        return 0x7F
+    if f.name == "fp8_e5m2":
+        return 0x7E
+    return 0
+
+
+#: Runtime format select codes (3 bits).
+FORMAT_SELECT = {n: f.select for n, f in FORMATS.items()}
 #: log2 of the weight of mantissa LSB at shift 0 (the smallest subnormal; INT8: 2**-6).
-FORMAT_LSB = {"fp8_e4m3": -9, "fp8_e5m2": -16, "fp6_e3m2": -4, "fp6_e2m3": -3,
-              "fp4_e2m1": -1, "int8": -6}
+FORMAT_LSB = {n: f.lsb for n, f in FORMATS.items()}
 #: Code width of each format.
-FORMAT_BITS = {"fp8_e4m3": 8, "fp8_e5m2": 8, "fp6_e3m2": 6, "fp6_e2m3": 6,
-               "fp4_e2m1": 4, "int8": 8}
-#: (exponent bits, mantissa bits, bias) of the floating-point formats.
-_FP = {"fp8_e4m3": (4, 3), "fp8_e5m2": (5, 2), "fp6_e3m2": (3, 2), "fp6_e2m3": (2, 3),
-       "fp4_e2m1": (2, 1)}
+FORMAT_BITS = {n: f.bits for n, f in FORMATS.items()}
+#: (exponent bits, mantissa bits) of the floating-point formats.
+_FP = {n: (f.ebits, f.mbits) for n, f in FORMATS.items() if f.ebits}
 ALL_FORMATS = tuple(FORMAT_SELECT)
 #: Formats that fit a 6-bit half lane (packed two per lane at twice the rate).
 NARROW_FORMATS = ("fp6_e3m2", "fp6_e2m3", "fp4_e2m1")
@@ -40,16 +148,14 @@ def max_shift(fmt):
     """Largest ``shift`` a finite element of ``fmt`` decodes to."""
     if fmt == "int8":
         return 0
-    e, _ = _FP[fmt]
-    top = (1 << e) - 1
-    return (top - 1 if fmt == "fp8_e5m2" else top) - 1
+    return FORMATS[fmt].max_exp_field - 1
 
 
 def max_mant(fmt):
     """Largest ``mant`` (incl. the hidden bit) of ``fmt``; INT8: 128 (code 0x80)."""
     if fmt == "int8":
         return 128
-    return (2 << _FP[fmt][1]) - 1
+    return (2 << FORMATS[fmt].mbits) - 1
 
 
 def format_lsb(m, select, formats=ALL_FORMATS):

@@ -8,7 +8,8 @@ stages later. The TVP pads every unit to the slowest one, so results come
 back in issue order.
 
 The units mirror :mod:`sim.fp32` (FMA, exact IEEE RNE) and :mod:`sim.tvp`
-(the approximations, defined there as integer operations) bit for bit; the
+(the approximations, modelled there as integer operations on the tables of
+:mod:`hw.tvp.microcode`) bit for bit; the
 FMA is an independent hardware algorithm (aligned window, one rounding),
 checked against the exact Python-integer model. The stage cuts put about
 one wide multiplier, one barrel shifter or one long carry chain in each stage.
@@ -17,13 +18,12 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, signed
 
-from sim import tvp as golden
+from hw.common import mx as mxf
+
+from . import microcode as mc
+from .microcode import MISC_FNS
 
 __all__ = ["fma", "misc", "exp", "recip", "rsqrt", "rne_bf16", "stage", "MISC_FNS"]
-
-#: Misc unit function codes.
-MISC_FNS = ["max", "min", "clt", "cle", "ceq", "sel", "abs", "neg", "f2b", "b2flo", "b2fhi",
-            "mov", "mxq", "mxqp"]
 
 NAN = 0x7FC00000
 
@@ -265,7 +265,7 @@ def exp(p, x, *, name="exp"):
         ((e == 0xFF) | (e >= 134), Mux(s, 0, 0x7F800000)),
         (e == 0, 0x3F800000),
     ])
-    s1 = stage(p, f"{name}_s1", prod=sig * Const(golden.EXP_LOG2E, 35), e=e, s=s,
+    s1 = stage(p, f"{name}_s1", prod=sig * Const(mc.EXP_LOG2E, 35), e=e, s=s,
                spec=spec, spec_val=spec_val)
     # S1: t = x log2(e) in fixed point, n = floor(t), f = t - n.
     mag = Signal(40, name=f"{name}_mag")
@@ -276,15 +276,15 @@ def exp(p, x, *, name="exp"):
                spec=s1.spec, spec_val=s1.spec_val)
     r = s2.f[0:24]
     # S2..S4: Horner for 2**r - 1.
-    s3 = stage(p, f"{name}_s3", pp=((Const(golden.EXP_C3, 30) * r) >> 30)[:30], r=r,
+    s3 = stage(p, f"{name}_s3", pp=((Const(mc.EXP_C3, 30) * r) >> 30)[:30], r=r,
                i=s2.f[24:30], n=s2.n, spec=s2.spec, spec_val=s2.spec_val)
-    s4 = stage(p, f"{name}_s4", pp=(((golden.EXP_C2 + s3.pp) * s3.r) >> 30)[:30], r=s3.r,
+    s4 = stage(p, f"{name}_s4", pp=(((mc.EXP_C2 + s3.pp) * s3.r) >> 30)[:30], r=s3.r,
                i=s3.i, n=s3.n, spec=s3.spec, spec_val=s3.spec_val)
-    s5 = stage(p, f"{name}_s5", pp=(((golden.EXP_C1 + s4.pp) * s4.r) >> 30)[:30],
+    s5 = stage(p, f"{name}_s5", pp=(((mc.EXP_C1 + s4.pp) * s4.r) >> 30)[:30],
                i=s4.i, n=s4.n, spec=s4.spec, spec_val=s4.spec_val)
     # S5: table value times (1 + p).
     s6 = stage(p, f"{name}_s6",
-               y=((_rom(golden.EXP_TABLE, 31)[s5.i] * ((1 << 30) + s5.pp)) >> 30)[:32],
+               y=((_rom(mc.EXP_TABLE, 31)[s5.i] * ((1 << 30) + s5.pp)) >> 30)[:32],
                n=s5.n, spec=s5.spec, spec_val=s5.spec_val)
     # S6: round to 24 bits, exponent, result selection.
     mm = Signal(25, name=f"{name}_mm")
@@ -323,7 +323,7 @@ def recip(p, x, *, name="recip"):
         (e == 0xFF, Cat(Const(0, 31), s)),
         (e == 0, Cat(Const(0x7F800000, 31), s)),
     ])
-    seed = _rom(golden.RECIP_TABLE, 11)[frac[16:23]]
+    seed = _rom(mc.RECIP_TABLE, 11)[frac[16:23]]
     y0 = Cat(Const(0, 22), seed)[:33]
     st = stage(p, f"{name}_s1", y=y0, my=((sig * seed) >> 1)[:35], sig=sig,
                exp_hi=(253 - e)[:12].as_signed(), s=s, spec=spec, spec_val=spec_val)
@@ -351,7 +351,7 @@ def rsqrt(p, x, *, name="rsqrt"):
         (s, NAN),
         (e == 0xFF, 0),
     ])
-    seed = _rom(golden.RSQRT_TABLE, 11)[Cat(frac[16:23], odd)]
+    seed = _rom(mc.RSQRT_TABLE, 11)[Cat(frac[16:23], odd)]
     half = Signal(signed(10), name=f"{name}_half")
     p.d.comb += half.eq((e - 127 - odd) >> 1)
     st = stage(p, f"{name}_s1", y=Cat(Const(0, 22), seed)[:33],
@@ -380,8 +380,6 @@ def _mx_encode(p, x, amax, sel, with_sel, *, name="mxq"):
     for a value ``2**k <= |x / 2**X| < 2**(k+1)``) and saturated to the largest
     finite code; NaN/Inf follow :func:`sim.mx.encode`.
     """
-    from sim import mx as mxg
-
     def S(suffix, shape):
         return Signal(shape, name=f"{name}_{suffix}")
 
@@ -390,18 +388,11 @@ def _mx_encode(p, x, amax, sel, with_sel, *, name="mxq"):
     bits, max_e, max_m = S("bits", 4), S("max_e", 6), S("max_m", 4)
     nan_code, has_inf, is_int, ok = S("nan_code", 8), S("has_inf", 1), S("is_int", 1), S("ok", 1)
     with p.Switch(sel[0:3]):
-        for fname, f in mxg.FORMATS.items():
+        for fname, f in mxf.FORMATS.items():
             with p.Case(f.select):
-                top = (1 << f.ebits) - 1
-                if f.has_inf:
-                    me, mm_ = top - 1, (1 << f.mbits) - 1
-                elif f.has_nan:
-                    me, mm_ = top, (1 << f.mbits) - 2
-                else:
-                    me, mm_ = top, (1 << f.mbits) - 1
                 p.d.comb += [mbits.eq(f.mbits), lsb.eq(f.lsb), emax.eq(f.emax), bits.eq(f.bits),
-                             max_e.eq(me), max_m.eq(mm_ if f.ebits else 0),
-                             nan_code.eq(mxg._nan_code(f)), has_inf.eq(f.has_inf),
+                             max_e.eq(f.max_exp_field), max_m.eq(f.max_mant_field),
+                             nan_code.eq(mxf.nan_code(f)), has_inf.eq(f.has_inf),
                              is_int.eq(f.ebits == 0), ok.eq(1)]
     ea, fa = amax[23:31], amax[0:23]
     amsb, _ = msb_index(fa)
