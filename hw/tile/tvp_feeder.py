@@ -4,16 +4,12 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In
 
 from hw.cp.isa import ARG_BITS
-from sim.tvp import OP as TVP_OP
+from hw.tvp.isa import N_OPS, is_reduce
 
 from .feeder import AddrGen, RecordFetch, feeder_members
 from .records import ADDR, tvp_record_layout
 
 __all__ = ["TVPFeeder"]
-
-#: Reduction opcodes of the TVP (one output per group), from its ISA table.
-_RSUM, _RMAX, _N_TVP_OPS = TVP_OP["RSUM"], TVP_OP["RMAX"], len(TVP_OP)
-
 
 class TVPFeeder(wiring.Component):
     """Runs one vector record on the TVP: gathers operands, writes results."""
@@ -47,7 +43,7 @@ class TVPFeeder(wiring.Component):
         c_i = Signal(16)          # position in group at the TVP input (for last)
         pending = Signal(17)      # output beats expected but not written
         reduce = Signal()
-        m.d.comb += reduce.eq((rec.op == _RSUM) | (rec.op == _RMAX))
+        m.d.comb += reduce.eq(is_reduce(rec.op))
 
         cur = Signal(ADDR)
         with m.Switch(k_iss):
@@ -86,7 +82,7 @@ class TVPFeeder(wiring.Component):
                 for name in "abc":
                     m.d.sync += gens[name].reset(getattr(r, name).base)
                 m.d.sync += og.reset(r.o_base)
-                bad = ((r.op >= _N_TVP_OPS) | (r.nsrc == 0) | (r.n_beats == 0) | (r.group == 0)
+                bad = ((r.op >= N_OPS) | (r.nsrc == 0) | (r.n_beats == 0) | (r.group == 0)
                        | (r.o_group == 0))
                 with m.If(bad):
                     m.d.sync += err.eq(1)

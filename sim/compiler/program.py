@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hw.common.layout import pack
+from hw.common.mx import FORMATS
 from hw.cp.isa import Opcode, encode
 from hw.tile import ENGINES as _ENGINE_IDS, TileParams
+from hw.tvp.isa import OP, REDUCE_CODES
 from sim.dma import tile_dma
 
 __all__ = ["TileProgram", "Op", "ENGINES", "word_of_floats", "CompileError"]
@@ -237,7 +239,6 @@ class TileProgram:
     def gemm(self, *, w_addr, a_addr, o_addr, o_pitch, k_beats, n_tiles, m_tiles, fmt_a, fmt_b,
              name="gemm"):
         """One TTU GEMM on SRAM beats (see ``hw.tile.TTUFeeder``)."""
-        from sim.mx import FORMATS
         c = self.cfg
         if k_beats > c.max_k_beats or n_tiles > c.max_n_tiles or k_beats % 32:
             raise CompileError(f"{name}: k_beats {k_beats} / n_tiles {n_tiles} out of TTU range")
@@ -256,7 +257,6 @@ class TileProgram:
             name=None):
         """One TVP record. ``a``/``b``/``c``: ``(base, inner, outer)``; ``o``:
         ``(base, inner, outer)`` with ``o_group``."""
-        from sim.tvp import OP
         code = OP[op_name] if isinstance(op_name, str) else op_name
         nsrc = 3 if c is not None else 2 if b is not None else 1
         b = b or (0, 0, 0)
@@ -289,8 +289,7 @@ class TileProgram:
 
     @classmethod
     def vec_outputs(cls, rec):
-        from sim.tvp import OP
-        reduce = rec["op"] in (OP["RSUM"], OP["RMAX"])
+        reduce = rec["op"] in REDUCE_CODES
         return rec["n_beats"] // rec["group"] if reduce else rec["n_beats"]
 
     @classmethod
