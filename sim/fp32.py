@@ -14,16 +14,11 @@ Public API
 """
 import struct
 
+from hw.common.f32 import BF16_NAN, NAN, NEG_ZERO, NINF, ONE, PINF
+
 __all__ = ["NAN", "BF16_NAN", "PINF", "NINF", "ONE", "NEG_ZERO", "fma", "add", "sub", "mul",
            "round_f32", "f32_to_bf16", "bf16_to_f32", "is_nan", "is_inf", "to_float",
            "from_float", "ordered", "unpack"]
-
-NAN = 0x7FC00000
-BF16_NAN = 0x7FC0
-PINF = 0x7F800000
-NINF = 0xFF800000
-ONE = 0x3F800000
-NEG_ZERO = 0x80000000
 
 
 def is_nan(x):

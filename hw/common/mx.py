@@ -15,6 +15,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from . import f32
+
 
 __all__ = ["ElementFormat", "FORMATS", "FORMAT_CODES", "E8M0_NAN", "E8M0_BIAS",
            "F32_CANONICAL_NAN", "nan_code",
@@ -26,7 +28,7 @@ E8M0_NAN = 0xFF
 #: E8M0 bias: code ``c`` means ``2**(c - 127)``.
 E8M0_BIAS = 127
 #: The only NaN encoding the models (and the RTL) ever produce in FP32.
-F32_CANONICAL_NAN = 0x7FC00000
+F32_CANONICAL_NAN = f32.NAN
 
 
 @dataclass(frozen=True)

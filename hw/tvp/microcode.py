@@ -15,6 +15,8 @@ import struct
 
 from amaranth.lib import enum
 
+from hw.common import f32
+
 from .isa import CVT_OPS, OPS, REDUCE_OPS
 
 __all__ = ["UOp", "program", "PROGRAMS", "uop_reads", "Unit", "Dst", "UNIT", "DST",
@@ -28,11 +30,9 @@ def _f32(v):
     return struct.unpack("<I", struct.pack("<f", v))[0]
 
 
-#: FP32 bit patterns used as micro-op constants.
-F32_ONE = 0x3F800000
-F32_NEG_ZERO = 0x80000000
-F32_NINF = 0xFF800000
-MINUS_ONE = 0xBF800000
+#: FP32 bit patterns used as micro-op constants (``hw.common.f32``).
+F32_ONE, F32_NEG_ZERO, F32_NINF = f32.ONE, f32.NEG_ZERO, f32.NINF
+MINUS_ONE = f32.MINUS_ONE
 
 #: GELU(x) = x * sigmoid(z), z = 2*sqrt(2/pi)*(x + 0.044715 x^3) (tanh form);
 #: the program computes -z = x * (K0 + K1 * x^2).
