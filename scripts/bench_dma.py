@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts.results import fpga_table, record_measurements
+from scripts.results import fpga_table
+from sim.measured import record_measurements
 
 REPO = Path(__file__).resolve().parent.parent
 

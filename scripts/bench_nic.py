@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from scripts.results import record_measurements
 from sim import atl
+from sim.measured import record_measurements
 
 LOSSES = [0.0, 0.001, 0.01, 0.05]
 LATENCY = 200    # link cycles one way (cable + PHY + pipeline)

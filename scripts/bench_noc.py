@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from hw.noc import Router
-from scripts.results import record_measurements
+from sim.measured import record_measurements
 
 K = 4
 OUT = Path("build/bench_noc")

@@ -13,7 +13,7 @@
 import json
 from pathlib import Path
 
-from scripts.results import record_measurements
+from sim.measured import record_measurements
 from sim.ttu import CycleModel
 
 REPO = Path(__file__).resolve().parent.parent

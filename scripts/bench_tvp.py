@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.results import record_measurements
 from sim import fp32
+from sim.measured import record_measurements
 from sim.perf.tvp import kernel_passes
 from sim.tvp import CVT_OPS, OPS, TimingModel, TVPModel, exp_f32, recip_f32, rsqrt_f32
 

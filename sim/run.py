@@ -197,7 +197,7 @@ def _compile_and_run(name, params, args):
         _trace_model(Path(args.trace) if args.trace else BUILD / "trace.json", replay)
         rep["_params"], rep["_model_cycles"] = params, pred
         if args.record:
-            from scripts.results import record_measurements
+            from sim.measured import record_measurements
             shown = _workload_args(args.argv)
             command = "make sim" + (f' SIMARGS="{" ".join(shown)}"' if shown else "")
             record_measurements(f"sim {name} {_params_key(params)}",
