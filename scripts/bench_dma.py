@@ -20,14 +20,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _measure(quick):
-    from tb import harness
+    from sim.rtl import runner
     from tb.dma.test_dma import build
     dut, params = build()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        harness.run(dut, block="dma", test_module="tb.dma.test_dma", params=params,
-                    testcase="bench_sweep",
-                    extra_env={"BENCH_OUT": str(out), "BENCH_QUICK": "1" if quick else "0"})
+        runner.run(dut, block="dma", test_module="tb.dma.test_dma", params=params,
+                   testcase="bench_sweep",
+                   extra_env={"BENCH_OUT": str(out), "BENCH_QUICK": "1" if quick else "0"})
         return params, json.loads(out.read_text())
 
 

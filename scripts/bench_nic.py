@@ -25,7 +25,7 @@ MEM_BITS = 20
 
 def rtl_sweep(packets):
     """Run ``tb/nic/goodput.py`` on two RTL NICs; return its JSON result."""
-    from tb import harness
+    from sim.rtl import runner
     from tb.nic.fabric import NicGroup
     out = Path("build/bench_nic")
     out.mkdir(parents=True, exist_ok=True)
@@ -40,8 +40,8 @@ def rtl_sweep(packets):
         old = json.loads(result.read_text())
         if old.get("packets") == packets:
             return old
-    harness.run(group, block="nic_bench", test_module="tb.nic.goodput", params=params,
-                extra_env={"NIC_BENCH": json.dumps(bench)})
+    runner.run(group, block="nic_bench", test_module="tb.nic.goodput", params=params,
+               extra_env={"NIC_BENCH": json.dumps(bench)})
     out_data = json.loads(result.read_text())
     out_data["packets"] = packets
     result.write_text(json.dumps(out_data))

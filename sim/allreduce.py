@@ -133,7 +133,7 @@ def run_allreduce(*, n_values=128, seed=1, drop=0.1, latency=100, sim=None, max_
     """
     from sim.compiler import TileConfig
     from sim.compiler.remote import allreduce_program
-    from tb import harness
+    from sim.rtl import runner
     from tb.integration.test_allreduce import CHIP, ChipPair
 
     pair = ChipPair(chip=CHIP)
@@ -162,9 +162,9 @@ def run_allreduce(*, n_values=128, seed=1, drop=0.1, latency=100, sim=None, max_
     # Not ``SIM``: the Makefile exports SIM=verilator for every target, and a
     # Verilator build of two chips takes far longer than the whole Icarus run.
     sim = sim or os.environ.get("ALLREDUCE_SIM", "icarus")
-    harness.run(pair, block="integration_allreduce", test_module="tb.integration.test_allreduce",
-                params={"cfg": cfg.__dict__}, sim=sim, testcase="allreduce_job",
-                extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
+    runner.run(pair, block="integration_allreduce", test_module="tb.integration.test_allreduce",
+               params={"cfg": cfg.__dict__}, sim=sim, testcase="allreduce_job",
+               extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
     wall = time.time() - t0
     res = json.loads(res_path.read_text())
     rep = {"workload": (f"sum-all-reduce of two {n_values}-value FP32 vectors between two chips "

@@ -73,8 +73,8 @@ def run_on_tile(prog, meta, args, *, check=True):
     """Build (cached) and run ``prog`` on the tile RTL; return the report dict."""
     from hw.tile import Tile
     from sim.compiler import TileConfig
+    from sim.rtl import runner
     from sim.tile import TileModel
-    from tb import harness
 
     tile = Tile()
     cfg = TileConfig.of(tile)
@@ -97,9 +97,9 @@ def run_on_tile(prog, meta, args, *, check=True):
                          out=(out_addr, nbytes), max_cycles=args.max_cycles), f)
     t0 = time.time()
     # Same parameters as tb/integration/test_tile.py: the Verilator build is shared.
-    harness.run(tile, block="integration_tile", test_module="tb.integration.sim_top",
-                params={"cfg": cfg.__dict__},
-                extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
+    runner.run(tile, block="integration_tile", test_module="tb.integration.sim_top",
+               params={"cfg": cfg.__dict__},
+               extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
     wall = time.time() - t0
     res = json.loads(res_path.read_text())
     rep = {"workload": meta["desc"]}

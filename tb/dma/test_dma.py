@@ -31,9 +31,9 @@ from hw.dma import DMAEngine
 from hw.dma.descriptor import (ERR_MALFORMED, ERR_OK, ERR_RANGE, ERR_RD_DECERR, ERR_RD_SLVERR,
                                ERR_WR_DECERR, ERR_WR_SLVERR, KIND_HBM, KIND_LOCAL, KIND_REMOTE)
 from sim.dma import DMAModel, unpack_completion
-from tb import harness
+from sim.rtl import runner
+from sim.rtl.stream import StreamSink, StreamSource, reset
 from tb.dma.top import DMATestTop
-from tb.stream import StreamSink, StreamSource, reset
 
 # cocotbext-axi 0.1.28 still calls cocotb 2's deprecated ``setimmediatevalue``;
 # the simulator runs with warnings as errors, so exempt that library only.
@@ -251,7 +251,7 @@ def region_desc(rng, model, src_kind, dst_kind, max_total, *, nd=True, mask=None
 
 
 async def start(dut, prob=0.0):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     env = Env(dut, p, random.Random(cocotb.RANDOM_SEED))
     env.backpressure(prob)
@@ -423,13 +423,13 @@ def build():
 
 def test_dma():
     dut, params = build()
-    harness.run(dut, block="dma", test_module="tb.dma.test_dma", params=params, testcase=FAST)
+    runner.run(dut, block="dma", test_module="tb.dma.test_dma", params=params, testcase=FAST)
 
 
 @pytest.mark.slow
 def test_dma_64k():
     dut, params = build()
-    harness.run(dut, block="dma", test_module="tb.dma.test_dma", params=params, testcase="big_64k")
+    runner.run(dut, block="dma", test_module="tb.dma.test_dma", params=params, testcase="big_64k")
 
 
 def test_bad_parameters_are_named():

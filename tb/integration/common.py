@@ -3,8 +3,8 @@ import numpy as np
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiBus, AxiRam
 
+from sim.rtl.stream import reset
 from sim.tile import TileModel
-from tb.stream import reset
 
 from .driver import TileHost, run_tiles
 

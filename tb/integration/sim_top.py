@@ -14,8 +14,8 @@ import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from sim.compiler import TileConfig
-from tb import harness
-from tb.stream import reset
+from sim.rtl import runner
+from sim.rtl.stream import reset
 
 from .common import load_image, make_host, make_ram
 from .driver import run_tiles
@@ -54,7 +54,7 @@ async def _watch_pcs(dut, host, out, sems_out):
 async def sim_job(dut):
     with open(os.environ["SIM_JOB"], "rb") as f:
         job = pickle.load(f)
-    cfg = TileConfig(**harness.params()["cfg"])
+    cfg = TileConfig(**runner.params()["cfg"])
     await reset(dut)
     ram = make_ram(dut, cfg)
     host = make_host(dut, cfg)

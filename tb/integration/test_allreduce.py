@@ -37,8 +37,8 @@ from hw.chip import Chip
 from hw.common import forward, prefixed
 from sim import atl
 from sim.compiler import TileConfig
-from tb import harness
-from tb.stream import reset
+from sim.rtl import runner
+from sim.rtl.stream import reset
 
 #: The chip of the all-reduce: one cluster of one tile; no deadlock watchdog
 #: during the network wait (it would fire while the link retransmits); a
@@ -149,7 +149,7 @@ async def allreduce_job(dut):
     from .driver import run_tiles
     with open(os.environ["SIM_JOB"], "rb") as f:
         job = pickle.load(f)
-    cfg = TileConfig(**harness.params()["cfg"])
+    cfg = TileConfig(**runner.params()["cfg"])
     for c in range(2):   # every input defined (Icarus starts at X)
         for name, v in (("nic__i_ports__0__valid", 0), ("nic__i_ports__0__payload", 0),
                         ("nic__o_ports__0__ready", 1), ("c0__t0__load__payload", 0),
