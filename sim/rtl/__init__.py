@@ -3,5 +3,14 @@
 * :mod:`sim.rtl.runner`: Amaranth -> Verilog -> Verilator/Icarus -> cocotb
   (``run``, ``params``, ``simulators``; builds under ``build/tb/<block>/``);
 * :mod:`sim.rtl.stream`: cocotb BFMs of ``lib.stream`` ports (``StreamSource``,
-  ``StreamSink``, ``reset``).
+  ``StreamSink``, ``reset``);
+* test top: :mod:`sim.rtl.chip_pair` (``ChipPair``, ``CHIP``);
+* the tile from cocotb: :mod:`sim.rtl.tile_host` (``TileHost``, ``run_tiles``),
+  :mod:`sim.rtl.image` (HBM ``AxiRam``, image loader), :mod:`sim.rtl.cable`
+  (the two chips' lossy cable);
+* the ``make sim`` cocotb jobs: :mod:`sim.rtl.tile_job`, :mod:`sim.rtl.allreduce_job`.
+
+``sim/`` imports nothing from ``tb/``. The modules that import cocotb are
+imported only inside the simulator or by the tests: importing this package
+imports none of them.
 """

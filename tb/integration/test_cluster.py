@@ -33,11 +33,12 @@ from sim.compiler import TileConfig
 from sim.compiler.workloads import gemm_layer
 from sim.dma import DMAModel
 from sim.rtl import runner
+from sim.rtl.image import load_image, make_ram
 from sim.rtl.stream import reset
+from sim.rtl.tile_host import TileHost, make_host, run_tiles
 from sim.tile import TileModel
 
-from .common import compare, load_image, make_host, make_ram
-from .driver import TileHost, run_tiles
+from .common import compare
 
 TIMEOUT = dict(timeout_time=20, timeout_unit="ms")
 #: AXI masters on the cluster's arbiter: tile 0, tile 1, cluster DMA.

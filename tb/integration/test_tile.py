@@ -20,9 +20,9 @@ from hw.tile import Tile
 from sim.compiler import TileConfig
 from sim.compiler.workloads import bad_program, gemm_layer
 from sim.rtl import runner
+from sim.rtl.tile_host import overlap
 
 from .common import run_program
-from .driver import overlap
 
 TIMEOUT = dict(timeout_time=20, timeout_unit="ms")
 
