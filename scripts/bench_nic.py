@@ -26,7 +26,7 @@ MEM_BITS = 20
 def rtl_sweep(packets):
     """Run ``tb/nic/goodput.py`` on two RTL NICs; return its JSON result."""
     from sim.rtl import runner
-    from tb.nic.fabric import NicGroup
+    from sim.rtl.nic_group import NicGroup
     out = Path("build/bench_nic")
     out.mkdir(parents=True, exist_ok=True)
     result = out / "rtl_goodput.json"
@@ -41,7 +41,7 @@ def rtl_sweep(packets):
         if old.get("packets") == packets:
             return old
     runner.run(group, block="nic_bench", test_module="tb.nic.goodput", params=params,
-               extra_env={"NIC_BENCH": json.dumps(bench)})
+                extra_env={"NIC_BENCH": json.dumps(bench)})
     out_data = json.loads(result.read_text())
     out_data["packets"] = packets
     result.write_text(json.dumps(out_data))

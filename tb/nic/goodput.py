@@ -14,9 +14,10 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from sim.rtl import runner
+from sim.rtl.nic_group import topology
 from sim.rtl.stream import reset
 
-from .fabric import Fabric, topology
+from .fabric import Fabric
 
 
 async def one_run(dut, p, *, loss, packets, length, seed):

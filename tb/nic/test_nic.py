@@ -28,9 +28,10 @@ from scapy.layers.l2 import Ether
 from hw.nic import Nic, RxWindow
 from sim import atl
 from sim.rtl import runner
+from sim.rtl.nic_group import NicGroup, mac_of, topology
 from sim.rtl.stream import reset
 
-from .fabric import Fabric, NicGroup, mac_of, topology
+from .fabric import Fabric
 
 
 def workload(rng, n, flows, peer, *, msgs, payload, mem_bits, sem_prob=0.2):

@@ -22,9 +22,9 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles
 
-from hw.noc import Mesh
 from sim.noc import zero_load_latency
 from sim.rtl import runner
+from sim.rtl.blocks import run_mesh
 from sim.rtl.stream import reset
 from tb.noc.traffic import MeshTraffic, pattern_dest
 
@@ -141,16 +141,6 @@ async def qos(dut):
     await t.drain(max_cycles=50_000)
     t.task.cancel()
     check_errors(dut, p)
-
-
-MESH = dict(vcs=2, data_width=32, vc_depth=8, max_packet_flits=4, qos_burst=4, bulk_vcs=1)
-
-
-def run_mesh(k, *, vcs=MESH["vcs"], bulk_vcs=MESH["bulk_vcs"], vc_depth=MESH["vc_depth"], **kw):
-    """Build (cached) and run a ``k`` x ``k`` mesh; shared with ``scripts/bench_noc.py``."""
-    mesh = dict(MESH, vcs=vcs, bulk_vcs=bulk_vcs, vc_depth=vc_depth)
-    params = dict(mesh, kx=k, ky=k)
-    return runner.run(Mesh(kx=k, ky=k, **mesh), block="noc_mesh", params=params, **kw)
 
 
 def test_mesh_2x2():

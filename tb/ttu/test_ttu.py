@@ -29,6 +29,7 @@ from hw.ttu.array import row_layout
 from hw.ttu.controller import cmd_layout, operand_layout
 from sim import mx
 from sim.rtl import runner
+from sim.rtl.blocks import run_ttu, ttu_params
 from sim.rtl.stream import StreamSink, StreamSource, reset
 from sim.ttu import PE_LATENCY, CycleModel
 from tb.ttu.driver import Gemm
@@ -236,30 +237,16 @@ async def bench_gemm(dut):
         json.dump(out, f)
 
 
-def ttu_params(rows, cols, block):
-    # The 8x8 build also serves the benchmark (64^3 GEMM: 8 column tiles).
-    return {"rows": rows, "cols": cols, "block": block, "max_k_beats": 3 * 32,
-            "max_n_tiles": 8 if rows == 8 else 2}
-
-
-def run_ttu(rows, cols, block, testcase=None, extra_env=None):
-    p = ttu_params(rows, cols, block)
-    dut = TTU(rows=rows, cols=cols, block=block, max_k_beats=p["max_k_beats"],
-              max_n_tiles=p["max_n_tiles"])
-    runner.run(dut, block="ttu", test_module="tb.ttu.test_ttu", params=p, testcase=testcase,
-               extra_env=extra_env)
-
-
 def test_ttu_4x4():
-    run_ttu(4, 4, 32)
+    run_ttu(4, 4, 32, test_module="tb.ttu.test_ttu")
 
 
 def test_ttu_4x4_block16():
-    run_ttu(4, 4, 16, testcase=["all_format_pairs", "cycle_count"])
+    run_ttu(4, 4, 16, test_module="tb.ttu.test_ttu", testcase=["all_format_pairs", "cycle_count"])
 
 
 def test_ttu_8x8():
-    run_ttu(8, 8, 32)
+    run_ttu(8, 8, 32, test_module="tb.ttu.test_ttu")
 
 
 class ForgetfulPE(PE):

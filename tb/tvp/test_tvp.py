@@ -32,6 +32,7 @@ from cocotb.triggers import ClockCycles
 from hw.tvp import TVP, fpu
 from sim import fp32, mx
 from sim.rtl import runner
+from sim.rtl.blocks import run_tvp, tvp_params
 from sim.rtl.stream import StreamSink, StreamSource, reset
 from sim.tvp import CVT_OPS, OP, OPS, REDUCE_OPS, TimingModel, TVPModel
 
@@ -409,21 +410,9 @@ async def throughput(dut):
                        "ops": rows, "composed": comp}, f, indent=1)
 
 
-def run(lanes, *, testcase=None, sim=None, extra_env=None, **extra):
-    return runner.run(TVP(lanes=lanes), block="tvp", test_module="tb.tvp.test_tvp",
-                      params=params(lanes, **extra), testcase=testcase, sim=sim,
-                      extra_env=extra_env)
-
-
-def params(lanes, **extra):
-    """cocotb parameters of a ``TVP(lanes=lanes)`` run (timing figures for ``throughput``)."""
-    tvp = TVP(lanes=lanes)
-    return {"lanes": lanes, "gap": tvp.hazard_gap, "latency": tvp.latency, **extra}
-
-
 def test_tvp_lanes2():
     """Every coroutine on 2 lanes (4 slots): the regression configuration."""
-    run(2, row=256)
+    run_tvp(2, test_module="tb.tvp.test_tvp", row=256)
 
 
 @pytest.mark.slow
@@ -435,8 +424,9 @@ def test_tvp_lanes16():
     compilation took over 15 minutes without finishing), while ``iverilog``
     elaborates it quickly; the short rows keep the slow simulation bounded.
     """
-    run(16, sim="icarus", testcase=["ops_random", "reductions", "softmax_layernorm",
-                                     "invalid_op"], beats=2, rows=[32])
+    run_tvp(16, test_module="tb.tvp.test_tvp", sim="icarus",
+            testcase=["ops_random", "reductions", "softmax_layernorm", "invalid_op"], beats=2,
+            rows=[32])
 
 
 def test_tvp_lanes1_icarus():
@@ -446,7 +436,8 @@ def test_tvp_lanes1_icarus():
     that Icarus never ran while its inputs kept their initial values, so its
     outputs stayed X; it is a constant ROM with a continuous assignment now.)
     """
-    run(1, sim="icarus", testcase=["ops_random", "reductions", "invalid_op"], beats=4)
+    run_tvp(1, test_module="tb.tvp.test_tvp", sim="icarus",
+            testcase=["ops_random", "reductions", "invalid_op"], beats=4)
 
 
 class TruncatingTVP(TVP):
@@ -461,7 +452,7 @@ def test_mutant_fma_is_caught():
     """The testbench must be able to fail: a truncating FMA is caught."""
     with pytest.raises((AssertionError, SystemExit)):
         runner.run(TruncatingTVP(lanes=1), block="tvp_mutant", test_module="tb.tvp.test_tvp",
-                   params=params(1, beats=2), testcase="ops_random")
+                   params=tvp_params(1, beats=2), testcase="ops_random")
 
 
 class NoHazardTVP(TVP):
@@ -478,7 +469,7 @@ def test_mutant_no_hazard_is_caught():
     """A dependent micro-op issued before its operand is written back must fail."""
     with pytest.raises((AssertionError, SystemExit)):
         runner.run(NoHazardTVP(lanes=1), block="tvp_mutant_hazard",
-                   test_module="tb.tvp.test_tvp", params=params(1, beats=2),
+                   test_module="tb.tvp.test_tvp", params=tvp_params(1, beats=2),
                    testcase="ops_random", sim="icarus")
 
 
