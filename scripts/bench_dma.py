@@ -1,11 +1,11 @@
 """DMA benchmark: AXI bus utilisation vs transfer size, broadcast, ECP5 resources and Fmax.
 
 ``run(quick=False) -> str`` returns a markdown section for ``docs/results.md``.
-The measurement is the ``bench_sweep`` coroutine of ``tb/dma/test_dma.py``
-(same build as the regression) against cocotbext-axi's ``AxiRam`` with no
-back-pressure. Single-descriptor cycle counts go to ``docs/measured.json``
-(the performance model is checked against them); ECP5 figures are quoted
-from ``docs/fpga.json`` (``make fpga``).
+The measurement is the ``bench_sweep`` coroutine of ``tb/dma/test_dma.py``, run
+through :func:`sim.rtl.blocks.run_dma` (same build as the regression) against
+cocotbext-axi's ``AxiRam`` with no back-pressure. Single-descriptor cycle
+counts go to ``docs/measured.json`` (the performance model is checked against
+them); ECP5 figures are quoted from ``docs/fpga.json`` (``make fpga``).
 """
 import json
 import os
@@ -13,21 +13,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts.results import fpga_table, record_measurements
+from scripts.results import fpga_table
+from sim.measured import record_measurements
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _measure(quick):
-    from tb import harness
-    from tb.dma.test_dma import build
-    dut, params = build()
+    from sim.rtl.blocks import DMA_PARAMS, run_dma
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        harness.run(dut, block="dma", test_module="tb.dma.test_dma", params=params,
-                    testcase="bench_sweep",
-                    extra_env={"BENCH_OUT": str(out), "BENCH_QUICK": "1" if quick else "0"})
-        return params, json.loads(out.read_text())
+        run_dma(test_module="tb.dma.test_dma", testcase="bench_sweep",
+                extra_env={"BENCH_OUT": str(out), "BENCH_QUICK": "1" if quick else "0"})
+        return DMA_PARAMS, json.loads(out.read_text())
 
 
 def run(quick=False):

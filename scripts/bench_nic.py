@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from scripts.results import record_measurements
 from sim import atl
+from sim.measured import record_measurements
 
 LOSSES = [0.0, 0.001, 0.01, 0.05]
 LATENCY = 200    # link cycles one way (cable + PHY + pipeline)
@@ -25,8 +25,8 @@ MEM_BITS = 20
 
 def rtl_sweep(packets):
     """Run ``tb/nic/goodput.py`` on two RTL NICs; return its JSON result."""
-    from tb import harness
-    from tb.nic.fabric import NicGroup
+    from sim.rtl import runner
+    from sim.rtl.nic_group import NicGroup
     out = Path("build/bench_nic")
     out.mkdir(parents=True, exist_ok=True)
     result = out / "rtl_goodput.json"
@@ -40,7 +40,7 @@ def rtl_sweep(packets):
         old = json.loads(result.read_text())
         if old.get("packets") == packets:
             return old
-    harness.run(group, block="nic_bench", test_module="tb.nic.goodput", params=params,
+    runner.run(group, block="nic_bench", test_module="tb.nic.goodput", params=params,
                 extra_env={"NIC_BENCH": json.dumps(bench)})
     out_data = json.loads(result.read_text())
     out_data["packets"] = packets

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from hw.noc import Router
-from scripts.results import record_measurements
+from sim.measured import record_measurements
 
 K = 4
 OUT = Path("build/bench_noc")
@@ -19,7 +19,7 @@ PLOT = Path("docs/noc_latency.png")
 
 def sweep(k, loads, *, warmup, cycles, pattern="uniform", vcs=2, classes=(1,), bulk_vcs=1,
           vc_depth=8):
-    from tb.noc.test_mesh import run_mesh
+    from sim.rtl.blocks import run_mesh
     OUT.mkdir(parents=True, exist_ok=True)
     out = (OUT / f"sweep_{k}x{k}_{pattern}_vcs{vcs}_b{bulk_vcs}_d{vc_depth}.json").resolve()
     run_mesh(k, vcs=vcs, bulk_vcs=bulk_vcs, vc_depth=vc_depth, test_module="tb.noc.bench_mesh",

@@ -13,7 +13,7 @@
 import json
 from pathlib import Path
 
-from scripts.results import record_measurements
+from sim.measured import record_measurements
 from sim.ttu import CycleModel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,12 +42,13 @@ def model_table():
 
 def rtl_cycles():
     """Simulate 64^3 FP8 and FP4 GEMMs on an 8x8 TTU; return {name: cycles}."""
-    from tb.ttu.test_ttu import run_ttu
+    from sim.rtl.blocks import run_ttu
     OUT.mkdir(parents=True, exist_ok=True)
     out = (REPO / OUT / "rtl_cycles.json").resolve()
     bench = {"bench": [[64, f, f] for _, f in FORMATS], "bench_out": str(out)}
     # Same build as the 8x8 regression test (tb/ttu/test_ttu.py::test_ttu_8x8).
-    run_ttu(8, 8, 32, testcase="bench_gemm", extra_env={"TTU_BENCH": json.dumps(bench)})
+    run_ttu(8, 8, 32, test_module="tb.ttu.test_ttu", testcase="bench_gemm",
+            extra_env={"TTU_BENCH": json.dumps(bench)})
     cycles = json.loads(out.read_text())
     record_ttu(cycles)
     return cycles

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.results import record_measurements
 from sim import fp32
+from sim.measured import record_measurements
 from sim.perf.tvp import kernel_passes
 from sim.tvp import CVT_OPS, OPS, TimingModel, TVPModel, exp_f32, recip_f32, rsqrt_f32
 
@@ -89,12 +89,13 @@ def accuracy(quick):
 
 def throughput(quick):
     """Run the cocotb ``throughput`` coroutine (4 lanes); return its JSON figures."""
-    from tb.tvp.test_tvp import run
+    from sim.rtl.blocks import run_tvp
     lanes = 4
     BUILD.mkdir(parents=True, exist_ok=True)
     out = (BUILD / f"throughput_{lanes}.json").resolve()
     # Same build as the 4-lane tb runs (identical parameters and Verilog).
-    run(lanes, testcase="throughput", sim="verilator", extra_env={"TVP_BENCH_OUT": str(out)})
+    run_tvp(lanes, test_module="tb.tvp.test_tvp", testcase="throughput", sim="verilator",
+            extra_env={"TVP_BENCH_OUT": str(out)})
     return json.loads(out.read_text())
 
 

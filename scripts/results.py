@@ -6,12 +6,12 @@ replaces only that, so running one benchmark never erases another's figures.
 Every section records the command and the machine that produced it.
 """
 import datetime
-import os
-import platform
 import re
 import shlex
 import sys
 from pathlib import Path
+
+from sim.measured import machine
 
 HEADER = """# Measured results
 
@@ -21,43 +21,12 @@ machine named there; nothing here is typed in by hand. Regenerate with
 """
 
 
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
-
-
 def provenance(command=None, *, within=None):
     """The italic "Produced by" line of a section; ``within``: the larger command it ran in."""
     command = command or " ".join(shlex.quote(a) for a in ["python", "-m", *sys.argv])
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     part = f" (as part of `{within}`)" if within else ""
     return f"_Produced by `{command}`{part} on {stamp}; machine: {machine()}._\n"
-
-
-MEASURED = Path("docs/measured.json")
-
-
-def record_measurements(group, entries, command, path=MEASURED):
-    """Store RTL-measured figures of one benchmark in ``docs/measured.json``.
-
-    ``entries`` is a list of dicts, each with a ``kind`` naming what was run
-    and its parameters and ``cycles``. ``tb/test_perf.py`` checks the
-    performance model's prototype preset against every entry, so the model
-    is held to what the RTL did, not to numbers typed in.
-    """
-    import json
-    path = Path(path)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    data[group] = {"command": command, "date": stamp, "machine": machine(), "entries": entries}
-    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def fpga_table(prefix, path=Path("docs/fpga.json")):

@@ -3,10 +3,11 @@
 ``make sim SIMARGS="--workload allreduce"`` compiles one tile program per chip
 (:func:`sim.compiler.remote.allreduce_program`), runs both on two
 ``hw.chip.Chip`` instances whose NIC ports are joined by lossy Python links
-(``tb/integration/test_allreduce.py``, Icarus unless ``ALLREDUCE_SIM=verilator``:
-it compiles in seconds where Verilator takes many minutes for two chips) and reports the
-result against :class:`ChipPairModel` (bit for bit, on both chips), cycles,
-bytes over the NIC and retransmissions. It exits non-zero on any mismatch.
+(:class:`sim.rtl.chip_pair.ChipPair`, cocotb job :mod:`sim.rtl.allreduce_job`; Icarus
+unless ``ALLREDUCE_SIM=verilator``: it compiles in seconds where Verilator takes many
+minutes for two chips) and reports the result against :class:`ChipPairModel` (bit for
+bit, on both chips), cycles, bytes over the NIC and retransmissions. It exits non-zero on
+any mismatch.
 
 :class:`ChipPairModel` runs the two programs operation by operation on
 :class:`sim.tile.TileModel` s: a REMOTE DMA through the NIC node writes the
@@ -133,8 +134,8 @@ def run_allreduce(*, n_values=128, seed=1, drop=0.1, latency=100, sim=None, max_
     """
     from sim.compiler import TileConfig
     from sim.compiler.remote import allreduce_program
-    from tb import harness
-    from tb.integration.test_allreduce import CHIP, ChipPair
+    from sim.rtl import runner
+    from sim.rtl.chip_pair import CHIP, ChipPair
 
     pair = ChipPair(chip=CHIP)
     chip = pair.chips[0]
@@ -162,9 +163,9 @@ def run_allreduce(*, n_values=128, seed=1, drop=0.1, latency=100, sim=None, max_
     # Not ``SIM``: the Makefile exports SIM=verilator for every target, and a
     # Verilator build of two chips takes far longer than the whole Icarus run.
     sim = sim or os.environ.get("ALLREDUCE_SIM", "icarus")
-    harness.run(pair, block="integration_allreduce", test_module="tb.integration.test_allreduce",
-                params={"cfg": cfg.__dict__}, sim=sim, testcase="allreduce_job",
-                extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
+    runner.run(pair, block="integration_allreduce", test_module="sim.rtl.allreduce_job",
+               params={"cfg": cfg.__dict__}, sim=sim, testcase="allreduce_job",
+               extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
     wall = time.time() - t0
     res = json.loads(res_path.read_text())
     rep = {"workload": (f"sum-all-reduce of two {n_values}-value FP32 vectors between two chips "

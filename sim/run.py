@@ -3,7 +3,7 @@
 Workloads register in :data:`WORKLOADS` (name -> callable(args) -> report
 dict). The default, ``transformer``, compiles one transformer block
 (``sim.compiler.workloads.transformer_block``) into a tile program, runs it
-on ``hw.tile.Tile`` in Verilator (cocotb, ``tb/integration/sim_top.py``) and
+on ``hw.tile.Tile`` in Verilator (cocotb, :mod:`sim.rtl.tile_job`) and
 reports: result vs the golden model (bit-exact) and vs float64 (error),
 cycles, MAC utilisation, per-engine busy time, DMA bytes, and a
 Chrome/Perfetto trace under ``build/sim/``. The driver exits non-zero on any
@@ -73,8 +73,8 @@ def run_on_tile(prog, meta, args, *, check=True):
     """Build (cached) and run ``prog`` on the tile RTL; return the report dict."""
     from hw.tile import Tile
     from sim.compiler import TileConfig
+    from sim.rtl import runner
     from sim.tile import TileModel
-    from tb import harness
 
     tile = Tile()
     cfg = TileConfig.of(tile)
@@ -97,9 +97,9 @@ def run_on_tile(prog, meta, args, *, check=True):
                          out=(out_addr, nbytes), max_cycles=args.max_cycles), f)
     t0 = time.time()
     # Same parameters as tb/integration/test_tile.py: the Verilator build is shared.
-    harness.run(tile, block="integration_tile", test_module="tb.integration.sim_top",
-                params={"cfg": cfg.__dict__},
-                extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
+    runner.run(tile, block="integration_tile", test_module="sim.rtl.tile_job",
+               params={"cfg": cfg.__dict__},
+               extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
     wall = time.time() - t0
     res = json.loads(res_path.read_text())
     rep = {"workload": meta["desc"]}
@@ -141,7 +141,7 @@ def run_on_tile(prog, meta, args, *, check=True):
         rep["TTU MAC utilisation"] = (f"{meta['macs'] / peak:.1%} of peak over the run "
                                       f"({res['macs'] * n * n / peak:.1%} counting padded MACs; "
                                       f"TTU busy {busy['ttu'] / res['cycles']:.1%})")
-    from tb.integration.driver import overlap
+    from sim.rtl.tile_host import overlap
     rep["overlap"] = (f"DMA and TTU both busy {overlap(res['timeline']['dma'], res['timeline']['ttu'])}"
                       f" cycles, TVP and TTU {overlap(res['timeline']['tvp'], res['timeline']['ttu'])}")
     rep["TVP busy"] = f"{busy['tvp']} cycles ({busy['tvp'] / max(1, res['cycles']):.1%})"
@@ -197,7 +197,7 @@ def _compile_and_run(name, params, args):
         _trace_model(Path(args.trace) if args.trace else BUILD / "trace.json", replay)
         rep["_params"], rep["_model_cycles"] = params, pred
         if args.record:
-            from scripts.results import record_measurements
+            from sim.measured import record_measurements
             shown = _workload_args(args.argv)
             command = "make sim" + (f' SIMARGS="{" ".join(shown)}"' if shown else "")
             record_measurements(f"sim {name} {_params_key(params)}",

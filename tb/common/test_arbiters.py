@@ -18,8 +18,8 @@ from amaranth.lib import data
 
 from hw.common import PriorityArbiter, RoundRobinArbiter, StreamArbiter, StreamBroadcast
 from sim.common import RoundRobinModel, priority_grant
-from tb import harness
-from tb.stream import StreamSink, StreamSource, reset
+from sim.rtl import runner
+from sim.rtl.stream import StreamSink, StreamSource, reset
 
 N = 4
 DATA_BITS = 12
@@ -27,7 +27,7 @@ DATA_BITS = 12
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
 async def arbiter_vs_model(dut):
-    p = harness.params()
+    p = runner.params()
     rr = p["kind"] == "rr"
     if rr:
         await reset(dut)  # the priority arbiter is purely combinational: no clock
@@ -111,24 +111,24 @@ async def broadcast_all(dut):
 
 
 def test_round_robin_arbiter():
-    harness.run(RoundRobinArbiter(n=N), block="rr_arbiter", test_module="tb.common.test_arbiters",
-                testcase="arbiter_vs_model", params={"kind": "rr"})
+    runner.run(RoundRobinArbiter(n=N), block="rr_arbiter", test_module="tb.common.test_arbiters",
+               testcase="arbiter_vs_model", params={"kind": "rr"})
 
 
 def test_priority_arbiter():
-    harness.run(PriorityArbiter(n=N), block="prio_arbiter", test_module="tb.common.test_arbiters",
-                testcase="arbiter_vs_model", params={"kind": "prio"})
+    runner.run(PriorityArbiter(n=N), block="prio_arbiter", test_module="tb.common.test_arbiters",
+               testcase="arbiter_vs_model", params={"kind": "prio"})
 
 
 def test_stream_arbiter_packets():
     layout = data.StructLayout({"data": DATA_BITS, "last": 1})
-    harness.run(StreamArbiter(payload_shape=layout, n=N, packet=True), block="stream_arbiter",
-                test_module="tb.common.test_arbiters", testcase="packets_intact")
+    runner.run(StreamArbiter(payload_shape=layout, n=N, packet=True), block="stream_arbiter",
+               test_module="tb.common.test_arbiters", testcase="packets_intact")
 
 
 def test_stream_broadcast():
-    harness.run(StreamBroadcast(payload_shape=DATA_BITS, n=N), block="stream_broadcast",
-                test_module="tb.common.test_arbiters", testcase="broadcast_all")
+    runner.run(StreamBroadcast(payload_shape=DATA_BITS, n=N), block="stream_broadcast",
+               test_module="tb.common.test_arbiters", testcase="broadcast_all")
 
 
 def test_packet_mode_needs_last():

@@ -13,15 +13,15 @@ import pytest
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from hw.common import SkidBuffer, StreamFIFO
-from tb import harness
-from tb.stream import StreamSink, StreamSource, reset
+from sim.rtl import runner
+from sim.rtl.stream import StreamSink, StreamSource, reset
 
 WIDTH = 16
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 async def random_backpressure(dut):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
     for valid_prob, ready_prob in [(1.0, 1.0), (0.5, 0.9), (0.9, 0.3), (0.3, 0.3)]:
@@ -46,7 +46,7 @@ async def full_rate(dut):
     A depth-1 FIFO cannot take a beat while full (no pass-through), so it
     runs at exactly half rate; that is checked too.
     """
-    p = harness.params()
+    p = runner.params()
     per_beat = 2 if p.get("depth") == 1 else 1
     await reset(dut)
     n = 200
@@ -65,7 +65,7 @@ async def full_rate(dut):
 @cocotb.test(timeout_time=1, timeout_unit="ms")
 async def fill_level(dut):
     """A stalled sink lets exactly `depth` beats in, then `ready` is low."""
-    p = harness.params()
+    p = runner.params()
     if p["block"] != "fifo":
         return
     await reset(dut)
@@ -91,17 +91,17 @@ async def fill_level(dut):
     assert sink.beats == list(range(depth))
 
 
-@pytest.mark.parametrize("sim", harness.simulators())
+@pytest.mark.parametrize("sim", runner.simulators())
 def test_skid_buffer(sim):
-    harness.run(SkidBuffer(payload_shape=WIDTH), block="skid", sim=sim,
-                test_module="tb.common.test_skid_fifo", params={"block": "skid"})
+    runner.run(SkidBuffer(payload_shape=WIDTH), block="skid", sim=sim,
+               test_module="tb.common.test_skid_fifo", params={"block": "skid"})
 
 
-@pytest.mark.parametrize("sim", harness.simulators())
+@pytest.mark.parametrize("sim", runner.simulators())
 @pytest.mark.parametrize("depth", [1, 5, 8])
 def test_stream_fifo(sim, depth):
-    harness.run(StreamFIFO(payload_shape=WIDTH, depth=depth), block="fifo", sim=sim,
-                test_module="tb.common.test_skid_fifo", params={"block": "fifo", "depth": depth})
+    runner.run(StreamFIFO(payload_shape=WIDTH, depth=depth), block="fifo", sim=sim,
+               test_module="tb.common.test_skid_fifo", params={"block": "fifo", "depth": depth})
 
 
 def test_bad_parameters_are_named():
@@ -125,7 +125,7 @@ class ReadyHighSkid(SkidBuffer):
 def test_mutant_skid_is_caught():
     """The testbench must be able to fail: the ready-forced-high mutant loses beats."""
     with pytest.raises((AssertionError, SystemExit)):
-        harness.run(ReadyHighSkid(payload_shape=WIDTH), block="skid_mutant", sim="icarus"
-                    if "icarus" in harness.simulators() else "verilator",
-                    test_module="tb.common.test_skid_fifo", testcase="random_backpressure",
-                    params={"block": "skid_mutant"})
+        runner.run(ReadyHighSkid(payload_shape=WIDTH), block="skid_mutant", sim="icarus"
+                   if "icarus" in runner.simulators() else "verilator",
+                   test_module="tb.common.test_skid_fifo", testcase="random_backpressure",
+                   params={"block": "skid_mutant"})

@@ -24,8 +24,8 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from hw.cp import CommandProcessor
 from hw.cp.isa import ErrorCode, Opcode as O, encode
 from sim import cp as golden
-from tb import harness
-from tb.stream import reset
+from sim.rtl import runner
+from sim.rtl.stream import reset
 
 P = dict(n_engines=4, n_sems=8, depth=32, deadlock_cycles=64, sem_bits=8, loop_depth=2)
 FAIL_BIT = 1 << 23  # mock engines fail commands whose arg has this bit
@@ -281,7 +281,7 @@ async def external_increment(dut):
 
 
 def test_command_processor():
-    harness.run(CommandProcessor(**P), block="cp", test_module="tb.cp.test_cp", params=P)
+    runner.run(CommandProcessor(**P), block="cp", test_module="tb.cp.test_cp", params=P)
 
 
 def test_bad_parameters_are_named():

@@ -31,16 +31,14 @@ from hw.dma import DMAEngine
 from hw.dma.descriptor import (ERR_MALFORMED, ERR_OK, ERR_RANGE, ERR_RD_DECERR, ERR_RD_SLVERR,
                                ERR_WR_DECERR, ERR_WR_SLVERR, KIND_HBM, KIND_LOCAL, KIND_REMOTE)
 from sim.dma import DMAModel, unpack_completion
-from tb import harness
-from tb.dma.top import DMATestTop
-from tb.stream import StreamSink, StreamSource, reset
+from sim.rtl import runner
+from sim.rtl.blocks import run_dma
+from sim.rtl.stream import StreamSink, StreamSource, reset
 
 # cocotbext-axi 0.1.28 still calls cocotb 2's deprecated ``setimmediatevalue``;
 # the simulator runs with warnings as errors, so exempt that library only.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.")
 
-PARAMS = dict(addr_width=32, data_width=64, dims=3, n_local=2, sram_size=8192,
-              hbm_size=1 << 17, max_burst=16, read_buffer=64, starve_limit=3)
 HBM_SRC, HBM_DST = (0, 1 << 16), (1 << 16, 1 << 16)
 LOC_SRC, LOC_DST = (0, 4096), (4096, 4096)
 REM_DST = (0, 1 << 16)
@@ -251,7 +249,7 @@ def region_desc(rng, model, src_kind, dst_kind, max_total, *, nd=True, mask=None
 
 
 async def start(dut, prob=0.0):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     env = Env(dut, p, random.Random(cocotb.RANDOM_SEED))
     env.backpressure(prob)
@@ -416,20 +414,13 @@ async def big_64k(dut):
 FAST = ["aligned_1d", "random_nd", "errors", "broadcast", "qos"]
 
 
-def build():
-    dut = DMATestTop(**PARAMS)
-    return dut, {**PARAMS, "sram_aw": dut.dma.sram_aw}
-
-
 def test_dma():
-    dut, params = build()
-    harness.run(dut, block="dma", test_module="tb.dma.test_dma", params=params, testcase=FAST)
+    run_dma(test_module="tb.dma.test_dma", testcase=FAST)
 
 
 @pytest.mark.slow
 def test_dma_64k():
-    dut, params = build()
-    harness.run(dut, block="dma", test_module="tb.dma.test_dma", params=params, testcase="big_64k")
+    run_dma(test_module="tb.dma.test_dma", testcase="big_64k")
 
 
 def test_bad_parameters_are_named():

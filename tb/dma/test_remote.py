@@ -15,10 +15,10 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from hw.dma.descriptor import ERR_OK, KIND_HBM, KIND_LOCAL, KIND_REMOTE
-from tb import harness
+from sim.rtl import runner
+from sim.rtl.stream import reset
 from tb.dma.remote_top import RemoteTestTop
 from tb.dma.test_dma import HBM_SRC, LOC_SRC, Env, region_desc
-from tb.stream import reset
 
 PARAMS = dict(addr_width=32, data_width=64, dims=3, n_local=1, sram_size=8192,
               hbm_size=1 << 17, max_burst=16, read_buffer=64, starve_limit=3)
@@ -27,7 +27,7 @@ NO_TILE = 2 * 8192       # (x=0, y=1): outside a 2x1 mesh
 
 
 async def start(dut, prob):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     env = Env(dut, p, random.Random(cocotb.RANDOM_SEED))
     env.backpressure(prob)
@@ -95,5 +95,5 @@ async def remote_bad_tile(dut):
 
 def test_remote():
     dut = RemoteTestTop(**PARAMS)
-    harness.run(dut, block="dma_remote", test_module="tb.dma.test_remote",
-                params={**PARAMS, "sram_aw": dut.dma.sram_aw, "noc_on_chip": True})
+    runner.run(dut, block="dma_remote", test_module="tb.dma.test_remote",
+               params={**PARAMS, "sram_aw": dut.dma.sram_aw, "noc_on_chip": True})

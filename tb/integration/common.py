@@ -1,29 +1,15 @@
-"""Shared pieces of the integration tests and ``make sim``: run a compiled program on a tile."""
+"""Shared pieces of the integration tests: run a compiled program on a tile and compare.
+
+The host driver, HBM model and image loader they build on are in ``sim.rtl``
+(shared with ``make sim``).
+"""
 import numpy as np
 from cocotb.triggers import RisingEdge
-from cocotbext.axi import AxiBus, AxiRam
 
+from sim.rtl.image import load_image, make_ram
+from sim.rtl.stream import reset
+from sim.rtl.tile_host import make_host, run_tiles
 from sim.tile import TileModel
-from tb.stream import reset
-
-from .driver import TileHost, run_tiles
-
-
-def make_host(dut, cfg, *, prefix=""):
-    sram_aw = (cfg.words - 1).bit_length()
-    return TileHost(dut, word_bits=32 * cfg.n, sram_aw=sram_aw, depth=cfg.depth, prefix=prefix)
-
-
-def make_ram(dut, cfg, prefix="m_axi"):
-    return AxiRam(AxiBus.from_prefix(dut, prefix, bus_separator="__"), dut.clk, dut.rst,
-                  size=cfg.hbm_size)
-
-
-async def load_image(host, ram, image):
-    for a, b in image["hbm"].items():
-        ram.write(a, b)
-    await host.load_queues(image["queues"])
-    await host.write_sram(image["sram"])
 
 
 def written_words(prog):

@@ -1,14 +1,11 @@
 # amaranth: UnusedElaboratable=no
 """Two chips joined by their NICs: the ``make sim`` all-reduce and its tests.
 
-* :class:`ChipPair`: the test top, two :class:`hw.chip.Chip` (1 cluster x 1
-  tile) with constant MACs; each chip's ports come out as ``x<c>__<name>``
-  (HBM, cluster DMA and cluster-SRAM host ports stay idle inside).
-* :class:`Cable`: both directions of the Ethernet cable in Python, each a
-  :class:`sim.atl.Link` (latency, random frame drops with a fixed seed).
-* ``allreduce_job``: the cocotb side of ``sim.allreduce.run_allreduce`` (job
-  and result files like ``tb/integration/sim_top.py``): load both programs,
-  run, read back, count.
+The hardware top (:class:`sim.rtl.chip_pair.ChipPair`: two :class:`hw.chip.Chip`
+of 1 cluster x 1 tile with constant MACs), the lossy cable between them
+(:class:`sim.rtl.cable.Cable`) and the cocotb job (:mod:`sim.rtl.allreduce_job`)
+live in ``sim.rtl``, shared with ``make sim``.
+
 * ``test_allreduce_two_chips``: the workload on Icarus with 10 % drops: both
   chips end DONE, their SRAM words equal :class:`sim.allreduce.ChipPairModel`
   bit for bit, the two results are identical, retransmissions happened and
@@ -21,164 +18,15 @@
   sends to tile 1 (node 1 of the NIC memory space) and rings NIC semaphore 4,
   which becomes tile 1's CP semaphore 8; tile 1 adds; equals the golden model.
 """
-import heapq
-import json
-import os
-import pickle
 import sys
 
-import cocotb
 import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.chip import Chip
-from hw.common import forward, prefixed
-from sim import atl
 from sim.compiler import TileConfig
-from tb import harness
-from tb.stream import reset
-
-#: The chip of the all-reduce: one cluster of one tile; no deadlock watchdog
-#: during the network wait (it would fire while the link retransmits); a
-#: short retransmission timeout so that drops cost little simulation time.
-CHIP = dict(n_clusters=1, tiles_per_cluster=1, tile=dict(deadlock_cycles=1 << 20),
-            nic=dict(ports=1, flows=1, window=8, payload=64, rto=1024))
-
-_IDLE = ("m_axi", "cdma_desc", "cdma_done", "chost", "nic__mac", "nic__peer_macs")
-
-
-def _idle(chip):
-    """``chip``'s members the pair leaves to the testbench or ties off (see :data:`_IDLE`)."""
-    return [name for name in chip.signature.members if any(s in name for s in _IDLE)]
-
-
-def mac_of(c):
-    """MAC of chip ``c``."""
-    return 0x020000000001 + c
-
-
-class ChipPair(wiring.Component):
-    """Two chips with MACs :func:`mac_of` (chip ``c`` talks to ``1 - c``).
-
-    Parameters
-    ----------
-    chip : dict
-        :class:`hw.chip.Chip` parameters (both chips).
-
-    Attributes
-    ----------
-    x<c>__<member>
-        Chip ``c``'s ports except HBM, cluster DMA, cluster SRAM host and MACs.
-    """
-
-    def __init__(self, *, chip):
-        self.chips = [Chip(**chip) for _ in range(2)]
-        members = {}
-        for c, ch in enumerate(self.chips):
-            members.update(prefixed(ch, f"x{c}__", skip=_idle(ch)))
-        super().__init__(members)
-
-    def elaborate(self, platform):
-        m = Module()
-        for c, ch in enumerate(self.chips):
-            m.submodules[f"chip{c}"] = ch
-            m.d.comb += ch.nic__mac.eq(mac_of(c))
-            for f in range(len(ch.nic__peer_macs)):
-                m.d.comb += ch.nic__peer_macs[f].eq(mac_of(1 - c))
-            forward(m, self, ch, prefix=f"x{c}__", skip=_idle(ch))
-        return m
-
-
-class Cable:
-    """Port 0 of chip 0 <-> port 0 of chip 1 through two :class:`sim.atl.Link` s."""
-
-    def __init__(self, dut, *, link, seed):
-        self.dut = dut
-        self.links = [atl.Link(**link, seed=seed + 17 * c) for c in range(2)]
-        self.s = {(c, d, f): getattr(dut, f"x{c}__nic__{d}_ports__0__{f}")
-                  for c in range(2) for d in ("o", "i") for f in ("valid", "ready", "payload")}
-        self.tx = [bytearray(), bytearray()]
-        self.rx_queue = [[], []]      # heap (time, seq, frame) arriving at chip c
-        self.rx_cur = [None, None]
-        self.wire_bytes = [0, 0]
-        self.cycle = 0
-        self._seq = 0
-        for c in range(2):
-            self.s[(c, "i", "valid")].value = 0
-            self.s[(c, "o", "ready")].value = 1
-
-    async def run(self):
-        s = self.s
-        while True:
-            for c in range(2):
-                cur, q = self.rx_cur[c], self.rx_queue[c]
-                if cur is None and q and q[0][0] <= self.cycle:
-                    cur = self.rx_cur[c] = [heapq.heappop(q)[2], 0]
-                if cur is not None:
-                    frame, i = cur
-                    s[(c, "i", "valid")].value = 1
-                    s[(c, "i", "payload")].value = frame[i] | (i == len(frame) - 1) << 8
-                else:
-                    s[(c, "i", "valid")].value = 0
-            await ReadOnly()
-            for c in range(2):
-                cur = self.rx_cur[c]
-                if cur is not None and int(s[(c, "i", "ready")].value):
-                    cur[1] += 1
-                    if cur[1] == len(cur[0]):
-                        self.rx_cur[c] = None
-                if int(s[(c, "o", "valid")].value):
-                    v = int(s[(c, "o", "payload")].value)
-                    self.tx[c].append(v & 0xFF)
-                    if v >> 8:
-                        frame = bytes(self.tx[c])
-                        self.tx[c] = bytearray()
-                        self.wire_bytes[c] += len(frame)
-                        for t, f in self.links[c].deliveries(frame, self.cycle):
-                            heapq.heappush(self.rx_queue[1 - c], (t, self._seq, f))
-                            self._seq += 1
-            await RisingEdge(self.dut.clk)
-            self.cycle += 1
-
-
-@cocotb.test(timeout_time=5000, timeout_unit="ms")
-async def allreduce_job(dut):
-    from .common import make_host
-    from .driver import run_tiles
-    with open(os.environ["SIM_JOB"], "rb") as f:
-        job = pickle.load(f)
-    cfg = TileConfig(**harness.params()["cfg"])
-    for c in range(2):   # every input defined (Icarus starts at X)
-        for name, v in (("nic__i_ports__0__valid", 0), ("nic__i_ports__0__payload", 0),
-                        ("nic__o_ports__0__ready", 1), ("c0__t0__load__payload", 0),
-                        ("c0__t0__host__req__payload", 0), ("c0__t0__sem_inc__payload", 0)):
-            getattr(dut, f"x{c}__{name}").value = v
-    await reset(dut)
-    hosts = [make_host(dut, cfg, prefix=f"x{c}__c0__t0__") for c in range(2)]
-    await RisingEdge(dut.clk)
-    for h, img in zip(hosts, job["images"]):
-        await h.load_queues(img["queues"])
-        await h.write_sram(img["sram"])
-    cable = Cable(dut, link=job["link"], seed=job["seed"])
-    task = cocotb.start_soon(cable.run())
-    res = await run_tiles(hosts, max_cycles=job["max_cycles"], observe=False)
-    task.cancel()
-    words = job["words"]
-    out = dict(cycles=max(r["cycles"] for r in res), timeout=any(r["timeout"] for r in res),
-               status=[r["status"] for r in res], sram=[], nic=[], bridge=[], noc_errors=[],
-               link=[lk.stats for lk in cable.links], wire_bytes=cable.wire_bytes)
-    for c, h in enumerate(hosts):
-        out["sram"].append(dict(zip(words, await h.read_sram(words))))
-        out["nic"].append({k: int(getattr(dut, f"x{c}__nic__{k}").value)
-                           for k in ("tx_data", "tx_rtx", "tx_ack", "timeouts", "rx_accept",
-                                     "rx_dup", "rx_errors", "post_errors")})
-        out["bridge"].append({k: int(getattr(dut, f"x{c}__bridge__{k}").value)
-                              for k in ("tx_bytes", "rx_bytes", "tx_errors", "rx_errors")})
-        out["noc_errors"].append(int(getattr(dut, f"x{c}__c0__noc_errors").value))
-    with open(os.environ["SIM_RESULT"], "w") as f:
-        json.dump(out, f)
+from sim.rtl.chip_pair import CHIP, mac_of
 
 
 def test_allreduce_two_chips():

@@ -1,6 +1,6 @@
 """Cluster integration: two tiles running compiled programs, NoC remote writes, shared HBM.
 
-Simulator: Icarus (see :data:`SIM`; ``tb.harness`` compiles it as Verilog-2005).
+Simulator: Icarus (see :data:`SIM`; ``sim.rtl.runner`` compiles it as Verilog-2005).
 
 Testplan (docs/tile.md):
 
@@ -32,12 +32,13 @@ from hw.cluster import NODE_SHIFT, AXIArbiter, Cluster
 from sim.compiler import TileConfig
 from sim.compiler.workloads import gemm_layer
 from sim.dma import DMAModel
+from sim.rtl import runner
+from sim.rtl.image import load_image, make_ram
+from sim.rtl.stream import reset
+from sim.rtl.tile_host import TileHost, make_host, run_tiles
 from sim.tile import TileModel
-from tb import harness
-from tb.stream import reset
 
-from .common import compare, load_image, make_host, make_ram
-from .driver import TileHost, run_tiles
+from .common import compare
 
 TIMEOUT = dict(timeout_time=20, timeout_unit="ms")
 #: AXI masters on the cluster's arbiter: tile 0, tile 1, cluster DMA.
@@ -54,7 +55,7 @@ COPY_DST = 0x7F800
 
 
 def _cfg():
-    return TileConfig(**harness.params()["cfg"])
+    return TileConfig(**runner.params()["cfg"])
 
 
 def _programs(cfg):
@@ -167,7 +168,7 @@ async def _idle_inputs(dut):
 
 async def _two_tiles(dut, *, pause=0.0, cdma=False):
     cfg = _cfg()
-    p = harness.params()
+    p = runner.params()
     await _idle_inputs(dut)
     ram = make_ram(dut, cfg)
     rng = random.Random(cocotb.RANDOM_SEED)
@@ -239,7 +240,7 @@ async def two_tiles_contention(dut):
 @cocotb.test(**TIMEOUT)
 async def remote_write(dut):
     cfg = _cfg()
-    p = harness.params()
+    p = runner.params()
     await _idle_inputs(dut)
     ram = make_ram(dut, cfg)
     host1 = make_host(dut, cfg, prefix="t1__")
@@ -262,11 +263,11 @@ def run_cluster(cluster, *, testcase=None, **params):
     """Run this module's coroutines on ``cluster`` (Icarus unless ``CLUSTER_SIM``)."""
     cfg = TileConfig.of(cluster.tiles[0])
     params = {"cfg": cfg.__dict__, "csram": cluster.sram_size, **params}
-    harness.run(cluster, block="integration_cluster", sim=SIM, testcase=testcase,
-                test_module="tb.integration.test_cluster", params=params)
+    runner.run(cluster, block="integration_cluster", sim=SIM, testcase=testcase,
+               test_module="tb.integration.test_cluster", params=params)
 
 
-needs_icarus = pytest.mark.skipif(SIM == "icarus" and "icarus" not in harness.simulators(),
+needs_icarus = pytest.mark.skipif(SIM == "icarus" and "icarus" not in runner.simulators(),
                                   reason="Icarus (iverilog, vvp) not installed")
 
 

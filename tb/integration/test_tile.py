@@ -19,16 +19,16 @@ import numpy as np
 from hw.tile import Tile
 from sim.compiler import TileConfig
 from sim.compiler.workloads import bad_program, gemm_layer
-from tb import harness
+from sim.rtl import runner
+from sim.rtl.tile_host import overlap
 
 from .common import run_program
-from .driver import overlap
 
 TIMEOUT = dict(timeout_time=20, timeout_unit="ms")
 
 
 def _cfg():
-    return TileConfig(**harness.params()["cfg"])
+    return TileConfig(**runner.params()["cfg"])
 
 
 def _check_ok(dut, res):
@@ -116,5 +116,5 @@ async def mutant_no_semaphores(dut):
 def test_tile():
     t = Tile()
     cfg = TileConfig.of(t)
-    harness.run(t, block="integration_tile", test_module="tb.integration.test_tile",
-                params={"cfg": cfg.__dict__})
+    runner.run(t, block="integration_tile", test_module="tb.integration.test_tile",
+               params={"cfg": cfg.__dict__})

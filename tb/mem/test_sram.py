@@ -19,8 +19,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from hw.mem import BankedSRAM
 from sim.mem import BankedSRAMModel
-from tb import harness
-from tb.stream import StreamSink, StreamSource, reset
+from sim.rtl import runner
+from sim.rtl.stream import StreamSink, StreamSource, reset
 
 
 def pack(p, req):
@@ -66,7 +66,7 @@ async def drive(dut, p, queues, *, valid_prob=1.0, ready_prob=1.0, rng=None):
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 async def exact_arbitration(dut):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
     words = p["size"] // (p["width"] // 8)
@@ -84,7 +84,7 @@ async def exact_arbitration(dut):
 
 @cocotb.test(timeout_time=4, timeout_unit="ms")
 async def backpressure(dut):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 1)
     words = p["size"] // (p["width"] // 8)
@@ -106,7 +106,7 @@ async def backpressure(dut):
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
 async def full_rate(dut):
-    p = harness.params()
+    p = runner.params()
     if p["ports"] < 2 or p["banks"] < 2:
         return
     await reset(dut)
@@ -129,8 +129,8 @@ CONFIGS = [
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"b{c['banks']}w{c['width']}p{c['ports']}")
 def test_banked_sram(cfg):
     dut = BankedSRAM(**cfg)
-    harness.run(dut, block="mem_sram", test_module="tb.mem.test_sram",
-                params={**cfg, "aw": dut.addr_width})
+    runner.run(dut, block="mem_sram", test_module="tb.mem.test_sram",
+               params={**cfg, "aw": dut.addr_width})
 
 
 def test_bad_parameters_are_named():
@@ -157,5 +157,5 @@ def test_mutant_sram_is_caught():
     cfg = CONFIGS[0]
     dut = ReadyHighSRAM(**cfg)
     with pytest.raises((AssertionError, SystemExit)):
-        harness.run(dut, block="mem_sram_mutant", test_module="tb.mem.test_sram",
-                    testcase="exact_arbitration", params={**cfg, "aw": dut.addr_width})
+        runner.run(dut, block="mem_sram_mutant", test_module="tb.mem.test_sram",
+                   testcase="exact_arbitration", params={**cfg, "aw": dut.addr_width})

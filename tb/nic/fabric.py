@@ -1,9 +1,9 @@
 """Several NICs in one simulation, joined by lossy Python links.
 
-:class:`NicGroup` is the test top: ``n`` :class:`hw.nic.Nic` instances with
-constant MACs whose ports are brought out as ``n<i>_...``. :class:`Fabric`
-is the cocotb side: one coroutine that, every cycle, takes the bytes each
-port emits, hands finished frames to a :class:`sim.atl.Link` (drop,
+The test top is :class:`sim.rtl.nic_group.NicGroup`: ``n`` :class:`hw.nic.Nic`
+instances with constant MACs whose ports are brought out as ``n<i>_...``.
+:class:`Fabric` is the cocotb side: one coroutine that, every cycle, takes the
+bytes each port emits, hands finished frames to a :class:`sim.atl.Link` (drop,
 duplicate, reorder, corrupt with a fixed seed) and feeds the frames that
 have arrived into the receiving port; it also drives the message posts,
 applies back-pressure on the memory ports and records every memory write
@@ -11,70 +11,9 @@ and semaphore change.
 """
 import heapq
 
-from amaranth.hdl import Module
-from amaranth.lib import wiring
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hw.common import forward, prefixed
-from hw.nic import Nic
 from sim import atl
-
-
-def mac_of(i):
-    """MAC of NIC ``i`` as bytes."""
-    return bytes([0x02, 0, 0, 0, 0, i + 1])
-
-
-def topology(n, ports, flows):
-    """``peer[i][f]``: the NIC flow ``f`` of NIC ``i`` talks to.
-
-    Two NICs: every flow joins 0 and 1. Four NICs (a quad, 3 ports): port
-    ``k`` of NIC ``i`` is cabled to port ``k`` of NIC ``i ^ (k + 1)`` (the
-    three perfect matchings of K4), so a flow has the same id at both ends.
-    """
-    if n == 2:
-        return [[1 - i] * flows for i in range(n)]
-    if n == 4 and ports == 3:
-        return [[i ^ (f % ports + 1) for f in range(flows)] for i in range(n)]
-    raise ValueError("topology: 2 NICs, or 4 NICs with 3 ports")
-
-
-class NicGroup(wiring.Component):
-    """Test top: ``n`` NICs with MACs ``mac_of(i)`` and peers from :func:`topology`.
-
-    Parameters
-    ----------
-    n, ports, flows : int
-        Number of NICs and the shape of each.
-    nic_cls : type
-        NIC class (a mutant in mutation tests).
-    **kw
-        Further :class:`hw.nic.Nic` parameters.
-
-    Attributes
-    ----------
-    n<i>_<member>
-        Every member of NIC ``i``'s signature except ``mac``/``peer_macs``.
-    """
-
-    def __init__(self, *, n, ports, flows, nic_cls=Nic, **kw):
-        self.n, self.ports, self.flows = n, ports, flows
-        self.nics = [nic_cls(ports=ports, flows=flows, **kw) for _ in range(n)]
-        self.peer = topology(n, ports, flows)
-        sig = {}
-        for i, nic in enumerate(self.nics):
-            sig.update(prefixed(nic, f"n{i}_", skip=("mac", "peer_macs")))
-        super().__init__(sig)
-
-    def elaborate(self, platform):
-        m = Module()
-        for i, nic in enumerate(self.nics):
-            m.submodules[f"nic{i}"] = nic
-            m.d.comb += nic.mac.eq(int.from_bytes(mac_of(i), "big"))
-            for f in range(self.flows):
-                m.d.comb += nic.peer_macs[f].eq(int.from_bytes(mac_of(self.peer[i][f]), "big"))
-            forward(m, self, nic, prefix=f"n{i}_", skip=("mac", "peer_macs"))
-        return m
 
 
 def post_beats(msg):
@@ -86,12 +25,12 @@ def post_beats(msg):
 
 
 class Fabric:
-    """Drive a :class:`NicGroup` (see module docstring).
+    """Drive a :class:`sim.rtl.nic_group.NicGroup` (see module docstring).
 
     Parameters
     ----------
     dut : cocotb handle of the NicGroup top.
-    n, ports, flows, peer : the group's shape (``peer`` as :func:`topology`).
+    n, ports, flows, peer : the group's shape (``peer`` as :func:`sim.rtl.nic_group.topology`).
     link : dict
         Keyword arguments of :class:`sim.atl.Link` (same for every cable).
     mem_ready : float
@@ -228,4 +167,4 @@ class Fabric:
         raise AssertionError(f"fabric did not finish in {max_cycles} cycles")
 
 
-__all__ = ["NicGroup", "Fabric", "topology", "mac_of", "post_beats"]
+__all__ = ["Fabric", "post_beats"]

@@ -13,10 +13,11 @@ import random
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from tb import harness
-from tb.stream import reset
+from sim.rtl import runner
+from sim.rtl.nic_group import topology
+from sim.rtl.stream import reset
 
-from .fabric import Fabric, topology
+from .fabric import Fabric
 
 
 async def one_run(dut, p, *, loss, packets, length, seed):
@@ -53,9 +54,9 @@ async def one_run(dut, p, *, loss, packets, length, seed):
 
 @cocotb.test(timeout_time=100, timeout_unit="sec")
 async def goodput_sweep(dut):
-    # Build parameters from the harness, run settings from NIC_BENCH (so a
+    # Build parameters from the runner, run settings from NIC_BENCH (so a
     # different sweep reuses the same Verilator build).
-    p = {**harness.params(), **json.loads(os.environ["NIC_BENCH"])}
+    p = {**runner.params(), **json.loads(os.environ["NIC_BENCH"])}
     await reset(dut)
     out = {"latency": [], "sweep": []}
     # Small message: one 8-byte WRITE on idle links, post to last byte placed.

@@ -23,8 +23,8 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.nic.bridge import NicBridge
 from sim.nic_bridge import BridgeModel
-from tb import harness
-from tb.stream import StreamSink, StreamSource, reset
+from sim.rtl import runner
+from sim.rtl.stream import StreamSink, StreamSource, reset
 
 PARAMS = dict(word_bits=64, addr_width=32, node_shift=12, sram_bits=8, n_nodes=3, nic_sems=5,
               node_sems=2, sem_base=8)
@@ -43,7 +43,7 @@ def _unpack_word(p, v):
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 async def transmit(dut):
-    p = harness.params()
+    p = runner.params()
     model = BridgeModel(**p)
     rng = random.Random(cocotb.RANDOM_SEED)
     B, ns = p["word_bits"] // 8, p["node_shift"]
@@ -97,7 +97,7 @@ async def transmit(dut):
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def transmit_rate(dut):
-    p = harness.params()
+    p = runner.params()
     B = p["word_bits"] // 8
     dut.i_mem__valid.value = 0
     dut.sems.value = 0
@@ -118,7 +118,7 @@ async def transmit_rate(dut):
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 async def receive(dut):
-    p = harness.params()
+    p = runner.params()
     model = BridgeModel(**p)
     rng = random.Random(cocotb.RANDOM_SEED + 1)
     K, mb = p["nic_sems"], model.mem_bits
@@ -199,14 +199,14 @@ async def receive(dut):
 
 
 def test_bridge():
-    harness.run(NicBridge(**PARAMS), block="nic_bridge", test_module="tb.nic.test_bridge",
-                params=PARAMS)
+    runner.run(NicBridge(**PARAMS), block="nic_bridge", test_module="tb.nic.test_bridge",
+               params=PARAMS)
 
 
 def test_bridge_coalescing():
     params = dict(PARAMS, coalesce=32)
-    harness.run(NicBridge(**params), block="nic_bridge", test_module="tb.nic.test_bridge",
-                params=params)
+    runner.run(NicBridge(**params), block="nic_bridge", test_module="tb.nic.test_bridge",
+               params=params)
 
 
 class EagerSemBridge(NicBridge):
@@ -218,8 +218,8 @@ class EagerSemBridge(NicBridge):
 
 def test_mutant_semaphore_overtakes_data_is_caught():
     with pytest.raises((AssertionError, SystemExit)):
-        harness.run(EagerSemBridge(**PARAMS), block="nic_bridge_mutant",
-                    test_module="tb.nic.test_bridge", params=PARAMS, testcase="receive")
+        runner.run(EagerSemBridge(**PARAMS), block="nic_bridge_mutant",
+                   test_module="tb.nic.test_bridge", params=PARAMS, testcase="receive")
 
 
 def test_bridge_parameters():

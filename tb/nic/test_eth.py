@@ -22,8 +22,8 @@ from scapy.layers.l2 import Ether
 
 from hw.nic import ByteLayout, EthRx, EthTx
 from sim import atl
-from tb import harness
-from tb.stream import StreamSink, StreamSource, reset
+from sim.rtl import runner
+from sim.rtl.stream import StreamSink, StreamSource, reset
 
 MAX_FRAME = 512
 A, B = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
@@ -190,7 +190,7 @@ async def rx_full_rate(dut):
 
 
 def test_eth():
-    harness.run(EthPair(), block="nic_eth", test_module="tb.nic.test_eth")
+    runner.run(EthPair(), block="nic_eth", test_module="tb.nic.test_eth")
 
 
 class NoFcsCheckRx(EthRx):
@@ -202,5 +202,5 @@ class NoFcsCheckRx(EthRx):
 
 def test_mutant_no_fcs_check_is_caught():
     with pytest.raises((AssertionError, SystemExit)):
-        harness.run(EthPair(rx=NoFcsCheckRx(max_frame=MAX_FRAME)), block="nic_eth_mutant",
-                    test_module="tb.nic.test_eth", testcase="rx_frames")
+        runner.run(EthPair(rx=NoFcsCheckRx(max_frame=MAX_FRAME)), block="nic_eth_mutant",
+                   test_module="tb.nic.test_eth", testcase="rx_frames")

@@ -27,10 +27,11 @@ from scapy.layers.l2 import Ether
 
 from hw.nic import Nic, RxWindow
 from sim import atl
-from tb import harness
-from tb.stream import reset
+from sim.rtl import runner
+from sim.rtl.nic_group import NicGroup, mac_of, topology
+from sim.rtl.stream import reset
 
-from .fabric import Fabric, NicGroup, mac_of, topology
+from .fabric import Fabric
 
 
 def workload(rng, n, flows, peer, *, msgs, payload, mem_bits, sem_prob=0.2):
@@ -67,7 +68,7 @@ def workload(rng, n, flows, peer, *, msgs, payload, mem_bits, sem_prob=0.2):
 
 
 async def exchange(dut, *, link, msgs, mem_ready=1.0, tx_ready=1.0, max_cycles=200_000):
-    p = harness.params()
+    p = runner.params()
     n, ports, flows = p["n"], p["ports"], p["flows"]
     peer = topology(n, ports, flows)
     await reset(dut)
@@ -203,7 +204,7 @@ async def clean(dut):
 async def lossy(dut):
     _, st = await exchange(dut, link=dict(latency=50, drop=0.05, dup=0.05, reorder=0.05,
                                           corrupt=0.05, reorder_delay=300),
-                           msgs=harness.params().get("msgs", 80), mem_ready=0.8, tx_ready=0.95)
+                           msgs=runner.params().get("msgs", 80), mem_ready=0.8, tx_ready=0.95)
     assert st["tx_rtx"] > 0 and st["rx_dup"] > 0
 
 
@@ -217,14 +218,14 @@ def group(n, ports, flows, **kw):
 
 
 def test_two_nics():
-    harness.run(group(2, 1, 2), block="nic_pair", test_module="tb.nic.test_nic",
-                params=dict(n=2, ports=1, flows=2, **PARAMS))
+    runner.run(group(2, 1, 2), block="nic_pair", test_module="tb.nic.test_nic",
+               params=dict(n=2, ports=1, flows=2, **PARAMS))
 
 
 @pytest.mark.slow
 def test_quad():
-    harness.run(group(4, 3, 3, payload=260, rto=4000), block="nic_quad", test_module="tb.nic.test_nic",
-                testcase="lossy", params=dict(n=4, ports=3, flows=3, msgs=30, **QUAD))
+    runner.run(group(4, 3, 3, payload=260, rto=4000), block="nic_quad", test_module="tb.nic.test_nic",
+               testcase="lossy", params=dict(n=4, ports=3, flows=3, msgs=30, **QUAD))
 
 
 class AcceptDuplicates(RxWindow):
@@ -250,6 +251,6 @@ class MutantNic(Nic):
 @pytest.mark.slow
 def test_mutant_duplicates_accepted_is_caught():
     with pytest.raises((AssertionError, SystemExit)):
-        harness.run(group(2, 1, 2, nic_cls=MutantNic), block="nic_pair_mutant",
-                    test_module="tb.nic.test_nic", testcase="lossy",
-                    params=dict(n=2, ports=1, flows=2, msgs=40, **PARAMS))
+        runner.run(group(2, 1, 2, nic_cls=MutantNic), block="nic_pair_mutant",
+                   test_module="tb.nic.test_nic", testcase="lossy",
+                   params=dict(n=2, ports=1, flows=2, msgs=40, **PARAMS))

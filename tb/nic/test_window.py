@@ -15,8 +15,8 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.nic import RxWindow
 from sim.atl import RxWindowModel
-from tb import harness
-from tb.stream import reset
+from sim.rtl import runner
+from sim.rtl.stream import reset
 
 
 def psn_trace(rng, window, n, bits=16):
@@ -54,7 +54,7 @@ def psn_trace(rng, window, n, bits=16):
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 async def random_psns(dut):
-    p = harness.params()
+    p = runner.params()
     w = p["window"]
     await reset(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
@@ -93,5 +93,5 @@ async def random_psns(dut):
 
 @pytest.mark.parametrize("window", [1, pytest.param(5, marks=pytest.mark.slow), 32])
 def test_rx_window(window):
-    harness.run(RxWindow(window=window), block="nic_rx_window", test_module="tb.nic.test_window",
-                params={"window": window})
+    runner.run(RxWindow(window=window), block="nic_rx_window", test_module="tb.nic.test_window",
+               params={"window": window})

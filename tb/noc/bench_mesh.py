@@ -13,15 +13,15 @@ import random
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from tb import harness
+from sim.rtl import runner
+from sim.rtl.stream import reset
 from tb.noc.traffic import MeshTraffic
-from tb.stream import reset
 
 
 @cocotb.test(timeout_time=1000, timeout_unit="ms")
 async def load_sweep(dut):
     await reset(dut)
-    p = harness.params()
+    p = runner.params()
     kx, ky = p["kx"], p["ky"]
     loads = [float(x) for x in os.environ["NOC_BENCH_LOADS"].split(",")]
     warmup = int(os.environ.get("NOC_BENCH_WARMUP", "300"))

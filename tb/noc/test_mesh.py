@@ -22,11 +22,11 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles
 
-from hw.noc import Mesh
 from sim.noc import zero_load_latency
-from tb import harness
+from sim.rtl import runner
+from sim.rtl.blocks import run_mesh
+from sim.rtl.stream import reset
 from tb.noc.traffic import MeshTraffic, pattern_dest
-from tb.stream import reset
 
 
 def packets():
@@ -35,7 +35,7 @@ def packets():
 
 
 def make(dut, rng, **kw):
-    p = harness.params()
+    p = runner.params()
     t = MeshTraffic(dut, kx=p["kx"], ky=p["ky"], vcs=p["vcs"], data_width=p["data_width"],
                     max_packet_flits=p["max_packet_flits"], rng=rng, **kw)
     t.task = cocotb.start_soon(t.run())
@@ -69,7 +69,7 @@ async def zero_load(dut):
 async def patterns(dut):
     await reset(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
-    p = harness.params()
+    p = runner.params()
     for pattern, valid_prob, ready_prob in [("uniform", 1.0, 1.0), ("uniform", 0.5, 0.3),
                                             ("hotspot", 1.0, 0.6), ("transpose", 0.8, 0.5)]:
         _, t = make(dut, rng, valid_prob=valid_prob, ready_prob=ready_prob)
@@ -141,16 +141,6 @@ async def qos(dut):
     await t.drain(max_cycles=50_000)
     t.task.cancel()
     check_errors(dut, p)
-
-
-MESH = dict(vcs=2, data_width=32, vc_depth=8, max_packet_flits=4, qos_burst=4, bulk_vcs=1)
-
-
-def run_mesh(k, *, vcs=MESH["vcs"], bulk_vcs=MESH["bulk_vcs"], vc_depth=MESH["vc_depth"], **kw):
-    """Build (cached) and run a ``k`` x ``k`` mesh; shared with ``scripts/bench_noc.py``."""
-    mesh = dict(MESH, vcs=vcs, bulk_vcs=bulk_vcs, vc_depth=vc_depth)
-    params = dict(mesh, kx=k, ky=k)
-    return harness.run(Mesh(kx=k, ky=k, **mesh), block="noc_mesh", params=params, **kw)
 
 
 def test_mesh_2x2():

@@ -28,9 +28,9 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from hw.noc import Mesh, NetworkInterface, QosArbiter, Router
 from sim.noc import (EAST, HOP_CYCLES, LOCAL, NORTH, PORTS, SOUTH, WEST, pack_header,
                      route_mask, unpack_flit, unpack_header)
-from tb import harness
+from sim.rtl import runner
+from sim.rtl.stream import reset
 from tb.noc.link import LinkSink, LinkSource, run_links
-from tb.stream import reset
 
 PARAMS = dict(kx=3, ky=3, x=1, y=1, vcs=2, data_width=16, vc_depth=8, max_packet_flits=4,
               qos_burst=2)
@@ -38,7 +38,7 @@ PARAMS = dict(kx=3, ky=3, x=1, y=1, vcs=2, data_width=16, vc_depth=8, max_packet
 
 class Bench:
     def __init__(self, dut, rng, *, valid_prob=1.0, ready_prob=1.0):
-        p = harness.params()
+        p = runner.params()
         self.p = p
         self.dut = dut
         self.rng = rng
@@ -139,7 +139,7 @@ class Bench:
 async def random_traffic(dut):
     await reset(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
-    p = harness.params()
+    p = runner.params()
     total_dropped = 0
     npackets = int(os.environ.get("NOC_PACKETS", "250"))
     for valid_prob, ready_prob in [(1.0, 1.0), (0.7, 0.5), (1.0, 0.2), (0.3, 0.9)]:
@@ -182,7 +182,7 @@ async def zero_load(dut):
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def qos_priority(dut):
     await reset(dut)
-    p = harness.params()
+    p = runner.params()
     b = Bench(dut, random.Random(2))
     b.start()
     # Bulk (VC 1) from W, E and N saturates the south output...
@@ -220,7 +220,7 @@ async def qos_priority(dut):
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def fairness(dut):
     await reset(dut)
-    p = harness.params()
+    p = runner.params()
     b = Bench(dut, random.Random(3))
     b.start()
     ports = (LOCAL, WEST, EAST, NORTH)
@@ -259,8 +259,8 @@ async def orphan_flits(dut):
 
 
 def test_router():
-    harness.run(Router(**PARAMS), block="noc_router", test_module="tb.noc.test_router",
-                params=PARAMS)
+    runner.run(Router(**PARAMS), block="noc_router", test_module="tb.noc.test_router",
+               params=PARAMS)
 
 
 def test_bad_parameters_are_named():
@@ -292,8 +292,8 @@ class ExtraCreditRouter(Router):
 
 def test_mutant_router_is_caught():
     """The testbench must be able to fail: one extra credit overflows a sink buffer."""
-    sim = "icarus" if "icarus" in harness.simulators() else "verilator"
+    sim = "icarus" if "icarus" in runner.simulators() else "verilator"
     with pytest.raises((AssertionError, SystemExit)):
-        harness.run(ExtraCreditRouter(**PARAMS), block="noc_router_mutant", sim=sim,
-                    test_module="tb.noc.test_router", testcase="random_traffic",
-                    params=PARAMS, extra_env={"NOC_PACKETS": "60"})
+        runner.run(ExtraCreditRouter(**PARAMS), block="noc_router_mutant", sim=sim,
+                   test_module="tb.noc.test_router", testcase="random_traffic",
+                   params=PARAMS, extra_env={"NOC_PACKETS": "60"})

@@ -28,9 +28,10 @@ from hw.ttu import TTU, PE, SystolicArray
 from hw.ttu.array import row_layout
 from hw.ttu.controller import cmd_layout, operand_layout
 from sim import mx
+from sim.rtl import runner
+from sim.rtl.blocks import run_ttu, ttu_params
+from sim.rtl.stream import StreamSink, StreamSource, reset
 from sim.ttu import PE_LATENCY, CycleModel
-from tb import harness
-from tb.stream import StreamSink, StreamSource, reset
 from tb.ttu.driver import Gemm
 
 FORMATS = list(mx.FORMATS)
@@ -111,7 +112,7 @@ def raw_case(rng, R, C, fa, fb, block, K):
 
 @cocotb.test(timeout_time=3, timeout_unit="ms")
 async def all_format_pairs(dut):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
     env = Env(dut, p, random.Random(cocotb.RANDOM_SEED))
@@ -126,7 +127,7 @@ async def all_format_pairs(dut):
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 async def backpressure(dut):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     rng = np.random.default_rng(cocotb.RANDOM_SEED + 1)
     env = Env(dut, p, random.Random(cocotb.RANDOM_SEED), valid_prob=0.6, ready_prob=0.3)
@@ -138,7 +139,7 @@ async def backpressure(dut):
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
 async def bad_command(dut):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     rng = np.random.default_rng(3)
     env = Env(dut, p, random.Random(0))
@@ -163,7 +164,7 @@ async def bad_command(dut):
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
 async def cycle_count(dut):
-    p = harness.params()
+    p = runner.params()
     await reset(dut)
     rng = np.random.default_rng(5)
     env = Env(dut, p, random.Random(0))
@@ -203,7 +204,7 @@ async def bench_gemm(dut):
     """Benchmark only (``params['bench']``): measured cycles of square GEMMs, checked bit for bit."""
     import json
     import os
-    p = harness.params()
+    p = runner.params()
     bench = json.loads(os.environ.get("TTU_BENCH", "null"))
     if not bench:
         return
@@ -236,30 +237,16 @@ async def bench_gemm(dut):
         json.dump(out, f)
 
 
-def ttu_params(rows, cols, block):
-    # The 8x8 build also serves the benchmark (64^3 GEMM: 8 column tiles).
-    return {"rows": rows, "cols": cols, "block": block, "max_k_beats": 3 * 32,
-            "max_n_tiles": 8 if rows == 8 else 2}
-
-
-def run_ttu(rows, cols, block, testcase=None, extra_env=None):
-    p = ttu_params(rows, cols, block)
-    dut = TTU(rows=rows, cols=cols, block=block, max_k_beats=p["max_k_beats"],
-              max_n_tiles=p["max_n_tiles"])
-    harness.run(dut, block="ttu", test_module="tb.ttu.test_ttu", params=p, testcase=testcase,
-                extra_env=extra_env)
-
-
 def test_ttu_4x4():
-    run_ttu(4, 4, 32)
+    run_ttu(4, 4, 32, test_module="tb.ttu.test_ttu")
 
 
 def test_ttu_4x4_block16():
-    run_ttu(4, 4, 16, testcase=["all_format_pairs", "cycle_count"])
+    run_ttu(4, 4, 16, test_module="tb.ttu.test_ttu", testcase=["all_format_pairs", "cycle_count"])
 
 
 def test_ttu_8x8():
-    run_ttu(8, 8, 32)
+    run_ttu(8, 8, 32, test_module="tb.ttu.test_ttu")
 
 
 class ForgetfulPE(PE):
@@ -277,8 +264,8 @@ def test_mutant_ttu_is_caught():
     dut.array._core.pes[1][0]._MustUse__silence = True  # replaced, never elaborated
     dut.array._core.pes[1][0] = ForgetfulPE()
     with pytest.raises((AssertionError, SystemExit)):  # the cocotb runner exits on failure
-        harness.run(dut, block="ttu_mutant", test_module="tb.ttu.test_ttu",
-                    params=ttu_params(2, 2, 32), testcase="bad_command")
+        runner.run(dut, block="ttu_mutant", test_module="tb.ttu.test_ttu",
+                   params=ttu_params(2, 2, 32), testcase="bad_command")
 
 
 def test_latency_model_matches_rtl():

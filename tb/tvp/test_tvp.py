@@ -31,9 +31,10 @@ from cocotb.triggers import ClockCycles
 
 from hw.tvp import TVP, fpu
 from sim import fp32, mx
+from sim.rtl import runner
+from sim.rtl.blocks import run_tvp, tvp_params
+from sim.rtl.stream import StreamSink, StreamSource, reset
 from sim.tvp import CVT_OPS, OP, OPS, REDUCE_OPS, TimingModel, TVPModel
-from tb import harness
-from tb.stream import StreamSink, StreamSource, reset
 
 SPECIAL = [0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007FFFFF, 0x00800000, 0x80800000,
            0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001,
@@ -80,7 +81,7 @@ class Driver:
     """Sends instruction beats, collects results and checks them against the model."""
 
     def __init__(self, dut, rng, *, valid_prob=1.0, ready_prob=1.0):
-        self.p = harness.params()
+        self.p = runner.params()
         self.n = self.p["lanes"]
         self.dut = dut
         self.model = TVPModel(lanes=self.n)
@@ -147,7 +148,7 @@ def operands(rng, op, fmt, n):
 @cocotb.test(timeout_time=200, timeout_unit="ms")
 async def ops_random(dut):
     """Every element-wise opcode, both formats, random + special operands, stalls."""
-    p = harness.params()
+    p = runner.params()
     await begin(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
     drv = Driver(dut, rng, valid_prob=0.7, ready_prob=0.6)
@@ -266,7 +267,7 @@ def from_words(beats, n, fmt):
 @cocotb.test(timeout_time=500, timeout_unit="ms")
 async def softmax_layernorm(dut):
     """Rows composed from the ops: every pass bit-exact; the result close to float64."""
-    p = harness.params()
+    p = runner.params()
     await begin(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 2)
     nprng = np.random.default_rng(cocotb.RANDOM_SEED)
@@ -364,7 +365,7 @@ async def timed(drv, beats, what):
 @cocotb.test(timeout_time=500, timeout_unit="ms")
 async def throughput(dut):
     """Full-rate cycles per beat equal the micro-program length; 1x1024 softmax/layernorm."""
-    p = harness.params()
+    p = runner.params()
     await begin(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 4)
     drv = Driver(dut, rng)
@@ -409,21 +410,9 @@ async def throughput(dut):
                        "ops": rows, "composed": comp}, f, indent=1)
 
 
-def run(lanes, *, testcase=None, sim=None, extra_env=None, **extra):
-    return harness.run(TVP(lanes=lanes), block="tvp", test_module="tb.tvp.test_tvp",
-                       params=params(lanes, **extra), testcase=testcase, sim=sim,
-                       extra_env=extra_env)
-
-
-def params(lanes, **extra):
-    """cocotb parameters of a ``TVP(lanes=lanes)`` run (timing figures for ``throughput``)."""
-    tvp = TVP(lanes=lanes)
-    return {"lanes": lanes, "gap": tvp.hazard_gap, "latency": tvp.latency, **extra}
-
-
 def test_tvp_lanes2():
     """Every coroutine on 2 lanes (4 slots): the regression configuration."""
-    run(2, row=256)
+    run_tvp(2, test_module="tb.tvp.test_tvp", row=256)
 
 
 @pytest.mark.slow
@@ -435,8 +424,9 @@ def test_tvp_lanes16():
     compilation took over 15 minutes without finishing), while ``iverilog``
     elaborates it quickly; the short rows keep the slow simulation bounded.
     """
-    run(16, sim="icarus", testcase=["ops_random", "reductions", "softmax_layernorm",
-                                     "invalid_op"], beats=2, rows=[32])
+    run_tvp(16, test_module="tb.tvp.test_tvp", sim="icarus",
+            testcase=["ops_random", "reductions", "softmax_layernorm", "invalid_op"], beats=2,
+            rows=[32])
 
 
 def test_tvp_lanes1_icarus():
@@ -446,7 +436,8 @@ def test_tvp_lanes1_icarus():
     that Icarus never ran while its inputs kept their initial values, so its
     outputs stayed X; it is a constant ROM with a continuous assignment now.)
     """
-    run(1, sim="icarus", testcase=["ops_random", "reductions", "invalid_op"], beats=4)
+    run_tvp(1, test_module="tb.tvp.test_tvp", sim="icarus",
+            testcase=["ops_random", "reductions", "invalid_op"], beats=4)
 
 
 class TruncatingTVP(TVP):
@@ -460,8 +451,8 @@ class TruncatingTVP(TVP):
 def test_mutant_fma_is_caught():
     """The testbench must be able to fail: a truncating FMA is caught."""
     with pytest.raises((AssertionError, SystemExit)):
-        harness.run(TruncatingTVP(lanes=1), block="tvp_mutant", test_module="tb.tvp.test_tvp",
-                    params=params(1, beats=2), testcase="ops_random")
+        runner.run(TruncatingTVP(lanes=1), block="tvp_mutant", test_module="tb.tvp.test_tvp",
+                   params=tvp_params(1, beats=2), testcase="ops_random")
 
 
 class NoHazardTVP(TVP):
@@ -477,9 +468,9 @@ class NoHazardTVP(TVP):
 def test_mutant_no_hazard_is_caught():
     """A dependent micro-op issued before its operand is written back must fail."""
     with pytest.raises((AssertionError, SystemExit)):
-        harness.run(NoHazardTVP(lanes=1), block="tvp_mutant_hazard",
-                    test_module="tb.tvp.test_tvp", params=params(1, beats=2),
-                    testcase="ops_random", sim="icarus")
+        runner.run(NoHazardTVP(lanes=1), block="tvp_mutant_hazard",
+                   test_module="tb.tvp.test_tvp", params=tvp_params(1, beats=2),
+                   testcase="ops_random", sim="icarus")
 
 
 def test_bad_parameters_are_named():

@@ -1,11 +1,14 @@
-"""Reusable pytest -> Amaranth Verilog -> ``cocotb_tools.runner`` harness.
+"""Build Amaranth Verilog and run cocotb coroutines on it (``cocotb_tools.runner``).
 
-A block's test file holds both halves:
+The one runner of the project: the tests (``tb/``), ``make sim`` (:mod:`sim.run`)
+and ``make bench`` (``scripts/bench_*.py``) all call :func:`run`. A block's
+test file holds both halves:
 
 * pytest functions (``test_*``) that elaborate the block with some
   parameters and call :func:`run`;
 * cocotb coroutines (``@cocotb.test``) that :func:`run` executes inside the
-  simulator; they read the block parameters back with :func:`params`.
+  simulator, named by their module string (``test_module``); they read the
+  block parameters back with :func:`params`.
 
 Build directories live under ``build/tb/<block>/<sim>-<params>/`` so that
 parametrisations and simulators never share state, and rebuilding is
@@ -20,7 +23,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-REPO = Path(__file__).resolve().parent.parent
+# sim/rtl/runner.py -> the repository root (the simulator's PYTHONPATH).
+REPO = Path(__file__).resolve().parent.parent.parent
 BUILD = REPO / "build"
 
 #: cocotb seed used when ``SEED`` is not set: CI is reproducible by default.

@@ -1,6 +1,7 @@
 """cocotb side of ``make sim``: run one compiled tile image and dump what happened.
 
-The job (``SIM_JOB``: a pickle written by :mod:`sim.run`) holds the image, the
+Named ``test_module="sim.rtl.tile_job"`` by :func:`sim.run.run_on_tile`. The job
+(``SIM_JOB``: a pickle written by :mod:`sim.run`) holds the image, the
 addresses to read back and a cycle limit; the result (``SIM_RESULT``: JSON)
 holds the queue status, cycles, engine timeline, MAC beats and the words read
 back. This coroutine never asserts on the outcome: :mod:`sim.run` judges and
@@ -14,11 +15,11 @@ import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from sim.compiler import TileConfig
-from tb import harness
-from tb.stream import reset
 
-from .common import load_image, make_host, make_ram
-from .driver import run_tiles
+from . import runner
+from .image import load_image, make_ram
+from .stream import reset
+from .tile_host import make_host, run_tiles
 
 
 async def _watch_pcs(dut, host, out, sems_out):
@@ -54,7 +55,7 @@ async def _watch_pcs(dut, host, out, sems_out):
 async def sim_job(dut):
     with open(os.environ["SIM_JOB"], "rb") as f:
         job = pickle.load(f)
-    cfg = TileConfig(**harness.params()["cfg"])
+    cfg = TileConfig(**runner.params()["cfg"])
     await reset(dut)
     ram = make_ram(dut, cfg)
     host = make_host(dut, cfg)

@@ -1,8 +1,8 @@
-"""cocotb host driver for ``hw.tile.Tile``: load a compiled image, run, observe, read back.
+"""cocotb host driver for ``hw.tile.Tile``: load queues and SRAM, run, observe, read back.
 
-Used by the integration tests and by ``make sim`` (``tb/integration/sim_top.py``).
-Port names follow Amaranth's flattening (``load__valid``, ``host__req__payload``,
-``m_axi__awaddr`` ...).
+Used by the integration tests and by the ``make sim`` jobs (:mod:`sim.rtl.tile_job`,
+:mod:`sim.rtl.allreduce_job`). Port names follow Amaranth's flattening
+(``load__valid``, ``host__req__payload``, ``m_axi__awaddr`` ...).
 """
 import warnings
 
@@ -12,6 +12,8 @@ from hw.cp.isa import ErrorCode
 from hw.mem.sram import sram_request_layout
 from sim.common.layout import pack
 
+# cocotbext-axi (the HBM model beside this driver) still calls cocotb 2's deprecated
+# ``setimmediatevalue``; the simulator runs with warnings as errors.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.")
 
 STATES = {0: "IDLE", 1: "FETCH", 2: "DECODE", 3: "ISSUE", 4: "DRAIN", 5: "DONE", 6: "ERROR"}
@@ -19,7 +21,19 @@ ENGINES = ("dma", "ttu", "tvp")
 
 
 class TileHost:
-    """Drives one tile's host-side ports (``prefix`` selects a tile inside a cluster)."""
+    """Drives one tile's host-side ports.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+        The simulated top.
+    word_bits, sram_aw, depth : int
+        SRAM word width, SRAM address width and CP queue depth of the tile.
+    n_queues : int
+        CP queues (DMA, TTU, TVP).
+    prefix : str
+        Selects a tile inside a cluster or chip (``"c0__t1__"``).
+    """
 
     def __init__(self, dut, *, word_bits, sram_aw, depth, n_queues=3, prefix=""):
         self.dut, self.clk = dut, dut.clk
@@ -88,6 +102,12 @@ class TileHost:
         self.sig("start").value = (1 << self.n_queues) - 1
         await RisingEdge(self.clk)
         self.sig("start").value = 0
+
+
+def make_host(dut, cfg, *, prefix=""):
+    """:class:`TileHost` of a tile with parameters ``cfg`` (a ``TileConfig``)."""
+    sram_aw = (cfg.words - 1).bit_length()
+    return TileHost(dut, word_bits=32 * cfg.n, sram_aw=sram_aw, depth=cfg.depth, prefix=prefix)
 
 
 async def run_tiles(hosts, *, max_cycles, observe=True):

@@ -13,6 +13,23 @@ from hw.mem import BankedSRAM, SRAMPortSignature
 
 
 class DMATestTop(wiring.Component):
+    """A :class:`hw.dma.DMAEngine` with its local SRAMs (see the module docstring).
+
+    Parameters
+    ----------
+    banks : int
+        Banks of each local :class:`hw.mem.BankedSRAM`.
+    **dma_params
+        :class:`hw.dma.DMAEngine` parameters.
+
+    Attributes
+    ----------
+    tb : array of SRAM ports
+        The testbench's back door into each local SRAM.
+    conflicts : Signal(32)
+        Bank conflicts of SRAM 0.
+    """
+
     def __init__(self, *, banks=4, **dma_params):
         self.dma = DMAEngine(**dma_params)
         d = self.dma

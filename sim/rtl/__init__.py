@@ -1,0 +1,22 @@
+"""Running the hardware under a simulator: the one machinery of tests, ``make sim`` and ``make bench``.
+
+* :mod:`sim.rtl.runner`: Amaranth -> Verilog -> Verilator/Icarus -> cocotb
+  (``run``, ``params``, ``simulators``; builds under ``build/tb/<block>/``);
+* :mod:`sim.rtl.stream`: cocotb BFMs of ``lib.stream`` ports (``StreamSource``,
+  ``StreamSink``, ``reset``);
+* :mod:`sim.rtl.blocks`: run one block with its regression parameters
+  (``run_dma``, ``run_mesh``, ``run_ttu``, ``run_tvp``);
+* test tops: :mod:`sim.rtl.dma_top` (``DMATestTop``), :mod:`sim.rtl.nic_group`
+  (``NicGroup``), :mod:`sim.rtl.chip_pair` (``ChipPair``, ``CHIP``);
+* the tile from cocotb: :mod:`sim.rtl.tile_host` (``TileHost``, ``run_tiles``),
+  :mod:`sim.rtl.image` (HBM ``AxiRam``, image loader), :mod:`sim.rtl.cable`
+  (the two chips' lossy cable);
+* the ``make sim`` cocotb jobs: :mod:`sim.rtl.tile_job`, :mod:`sim.rtl.allreduce_job`.
+
+The rule: ``sim/`` and ``scripts/`` import nothing from ``tb/``. A benchmark or
+``make sim`` that runs cocotb coroutines of the tests names them by module
+string (``runner.run(..., test_module="tb.tvp.test_tvp", testcase="throughput")``);
+the simulator imports them, Python code here never does. The modules that
+import cocotb are imported only inside the simulator or by the tests: importing
+this package imports none of them.
+"""
