@@ -48,7 +48,7 @@ class ChipPairModel:
 
     Parameters
     ----------
-    cfg : TileConfig
+    cfg : TileParams
         Tile parameters (both chips).
     nic_node : int
         NoC node of the NIC bridge (``Chip.nic_node``).
@@ -132,14 +132,13 @@ def run_allreduce(*, n_values=128, seed=1, drop=0.1, latency=100, sim=None, max_
     Returns the report dict, or with ``raw`` ``(report, result)`` where
     ``result`` is what the simulation read back (status, SRAM words, counters).
     """
-    from sim.compiler import TileConfig
     from sim.compiler.remote import allreduce_program
     from sim.rtl import runner
     from sim.rtl.chip_pair import CHIP, ChipPair
 
     pair = ChipPair(chip=CHIP)
     chip = pair.chips[0]
-    cfg = TileConfig.of(chip.clusters[0].tiles[0])
+    cfg = chip.clusters[0].tiles[0].params
     x = allreduce_inputs(n_values, seed)
     built = [allreduce_program(cfg, x[r], rank=r, nic_node=chip.nic_node,
                                sram_bits=chip.bridge.sram_bits, ext_sem=chip.bridge.sem_base)
@@ -164,7 +163,7 @@ def run_allreduce(*, n_values=128, seed=1, drop=0.1, latency=100, sim=None, max_
     # Verilator build of two chips takes far longer than the whole Icarus run.
     sim = sim or os.environ.get("ALLREDUCE_SIM", "icarus")
     runner.run(pair, block="integration_allreduce", test_module="sim.rtl.allreduce_job",
-               params={"cfg": cfg.__dict__}, sim=sim, testcase="allreduce_job",
+               params={"cfg": cfg.as_dict()}, sim=sim, testcase="allreduce_job",
                extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
     wall = time.time() - t0
     res = json.loads(res_path.read_text())

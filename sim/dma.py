@@ -10,7 +10,7 @@ failing beat in stream order).
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-from sim.common.layout import pack
+from hw.common.layout import pack
 
 from hw.dma.descriptor import (ERR_MALFORMED, ERR_OK, ERR_RANGE, KIND_HBM, KIND_LOCAL,
                                KIND_REMOTE, MAX_LENGTH, descriptor_layout)

@@ -72,12 +72,12 @@ def _trace_model(path, replay):
 def run_on_tile(prog, meta, args, *, check=True):
     """Build (cached) and run ``prog`` on the tile RTL; return the report dict."""
     from hw.tile import Tile
-    from sim.compiler import TileConfig
+    from hw.tile import TileParams
     from sim.rtl import runner
     from sim.tile import TileModel
 
-    tile = Tile()
-    cfg = TileConfig.of(tile)
+    cfg = TileParams()
+    tile = Tile(params=cfg)
     image = meta.get("image") or prog.image()
     golden = None
     sram_words, hbm_lines = set(), set()
@@ -98,7 +98,7 @@ def run_on_tile(prog, meta, args, *, check=True):
     t0 = time.time()
     # Same parameters as tb/integration/test_tile.py: the Verilator build is shared.
     runner.run(tile, block="integration_tile", test_module="sim.rtl.tile_job",
-               params={"cfg": cfg.__dict__},
+               params={"cfg": cfg.as_dict()},
                extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
     wall = time.time() - t0
     res = json.loads(res_path.read_text())
@@ -178,10 +178,10 @@ def compile_workload(name, params):
     The performance-model test (``tb/test_perf.py``) recompiles the programs
     recorded in ``docs/measured.json`` with this to replay their schedule.
     """
-    from sim.compiler import TileConfig
+    from hw.tile import TileParams
     from sim.compiler import workloads
     fn, fixed = PROGRAMS[name]
-    return getattr(workloads, fn)(TileConfig(), **fixed, **params)
+    return getattr(workloads, fn)(TileParams(), **fixed, **params)
 
 
 def _compile_and_run(name, params, args):
@@ -238,9 +238,9 @@ def gemm(args):
 
 def _bad(kind):
     def run(args):
-        from sim.compiler import TileConfig
+        from hw.tile import TileParams
         from sim.compiler.workloads import bad_program
-        prog, meta = bad_program(kind, TileConfig())
+        prog, meta = bad_program(kind, TileParams())
         meta["desc"] = f"bad program ({kind})"
         return run_on_tile(prog, meta, args, check=False)
     run.__doc__ = f"A program with a deliberate {kind} error: must stop with an error status."

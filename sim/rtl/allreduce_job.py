@@ -14,7 +14,7 @@ import pickle
 import cocotb
 from cocotb.triggers import RisingEdge
 
-from sim.compiler import TileConfig
+from hw.tile import TileParams
 
 from . import runner
 from .cable import Cable
@@ -26,7 +26,7 @@ from .tile_host import make_host, run_tiles
 async def allreduce_job(dut):
     with open(os.environ["SIM_JOB"], "rb") as f:
         job = pickle.load(f)
-    cfg = TileConfig(**runner.params()["cfg"])
+    cfg = TileParams(**runner.params()["cfg"])
     for c in range(2):   # every input defined (Icarus starts at X)
         for name, v in (("nic__i_ports__0__valid", 0), ("nic__i_ports__0__payload", 0),
                         ("nic__o_ports__0__ready", 1), ("c0__t0__load__payload", 0),

@@ -2,14 +2,17 @@
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
-from hw.chip import Chip
+from hw.chip import Chip, ChipParams
+from hw.cluster import ClusterParams
 from hw.common import forward, prefixed
+from hw.tile import TileParams
 
 #: The chip of the all-reduce: one cluster of one tile; no deadlock watchdog
 #: during the network wait (it would fire while the link retransmits); a
 #: short retransmission timeout so that drops cost little simulation time.
-CHIP = dict(n_clusters=1, tiles_per_cluster=1, tile=dict(deadlock_cycles=1 << 20),
-            nic=dict(ports=1, flows=1, window=8, payload=64, rto=1024))
+CHIP = ChipParams(n_clusters=1,
+                  cluster=ClusterParams(n_tiles=1, tile=TileParams(deadlock_cycles=1 << 20)),
+                  nic=dict(ports=1, flows=1, window=8, payload=64, rto=1024))
 
 _IDLE = ("m_axi", "cdma_desc", "cdma_done", "chost", "nic__mac", "nic__peer_macs")
 
@@ -33,8 +36,8 @@ class ChipPair(wiring.Component):
 
     Parameters
     ----------
-    chip : dict
-        :class:`hw.chip.Chip` parameters (both chips).
+    chip : ChipParams
+        Parameters of both chips.
 
     Attributes
     ----------
@@ -43,7 +46,7 @@ class ChipPair(wiring.Component):
     """
 
     def __init__(self, *, chip):
-        self.chips = [Chip(**chip) for _ in range(2)]
+        self.chips = [Chip(params=chip) for _ in range(2)]
         members = {}
         for c, ch in enumerate(self.chips):
             members.update(prefixed(ch, f"x{c}__", skip=_idle(ch)))

@@ -10,7 +10,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.cp.isa import ErrorCode
 from hw.mem.sram import sram_request_layout
-from sim.common.layout import pack
+from hw.common.layout import pack
 
 # cocotbext-axi (the HBM model beside this driver) still calls cocotb 2's deprecated
 # ``setimmediatevalue``; the simulator runs with warnings as errors.
@@ -105,7 +105,7 @@ class TileHost:
 
 
 def make_host(dut, cfg, *, prefix=""):
-    """:class:`TileHost` of a tile with parameters ``cfg`` (a ``TileConfig``)."""
+    """:class:`TileHost` of a tile with parameters ``cfg`` (a ``TileParams``)."""
     sram_aw = (cfg.words - 1).bit_length()
     return TileHost(dut, word_bits=32 * cfg.n, sram_aw=sram_aw, depth=cfg.depth, prefix=prefix)
 

@@ -14,7 +14,7 @@ import pickle
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from sim.compiler import TileConfig
+from hw.tile import TileParams
 
 from . import runner
 from .image import load_image, make_ram
@@ -55,7 +55,7 @@ async def _watch_pcs(dut, host, out, sems_out):
 async def sim_job(dut):
     with open(os.environ["SIM_JOB"], "rb") as f:
         job = pickle.load(f)
-    cfg = TileConfig(**runner.params()["cfg"])
+    cfg = TileParams(**runner.params()["cfg"])
     await reset(dut)
     ram = make_ram(dut, cfg)
     host = make_host(dut, cfg)

@@ -25,7 +25,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 
 from hw.chip import Chip
-from sim.compiler import TileConfig
+from hw.tile import TileParams
 from sim.rtl.chip_pair import CHIP, mac_of
 
 
@@ -50,7 +50,7 @@ def _loopback_pysim(chip, images, reads, *, max_cycles=8000):
     from amaranth.sim import Simulator
 
     from hw.mem.sram import sram_request_layout
-    from sim.common.layout import pack
+    from hw.common.layout import pack
 
     sys.set_int_max_str_digits(0)
     top = Module()
@@ -122,8 +122,8 @@ def test_chip_loopback_pysim():
     from sim.allreduce import _ChipTile, allreduce_inputs
     from sim.compiler.remote import allreduce_program
 
-    chip = Chip(**CHIP)
-    cfg = TileConfig.of(chip.clusters[0].tiles[0])
+    chip = Chip(params=CHIP)
+    cfg = chip.clusters[0].tiles[0].params
     x = allreduce_inputs(16, 7)[0]
     prog, meta = allreduce_program(cfg, x, rank=0, nic_node=chip.nic_node)
     img = prog.image()
@@ -155,9 +155,8 @@ def test_chip_two_tiles_loopback_pysim():
     from sim.compiler.program import word_of_floats
     from sim.compiler.remote import nic_doorbell_address, nic_write_address
 
-    kw = dict(CHIP, tiles_per_cluster=2)
-    chip = Chip(**kw)
-    cfg = TileConfig.of(chip.clusters[0].tiles[0])
+    chip = Chip(params=CHIP.replace(cluster=CHIP.cluster.replace(n_tiles=2)))
+    cfg = chip.clusters[0].tiles[0].params
     n, wb = cfg.n, cfg.word_bytes
     x = allreduce_inputs(32, 9)
     words = x.shape[1] // n
@@ -199,19 +198,26 @@ def test_chip_parameters():
     import pytest
     from amaranth.hdl import UnusedElaboratable
 
-    from hw.cluster import Cluster
-    cases = ((dict(n_clusters=0), "n_clusters"), (dict(tiles_per_cluster=16), "tiles_per_cluster"),
-             (dict(node_sems=3), "node_sems"), (dict(sem_base=40), "sem_base"),
-             (dict(nic=dict(mem_bits=12)), "mem_bits"), (dict(nic=dict(n_sems=2)), "n_sems"))
+    from hw.chip import ChipParams
+    from hw.cluster import Cluster, ClusterParams
+    one = ClusterParams(n_tiles=1)
+    cases = ((lambda: ChipParams(n_clusters=0), "n_clusters"),
+             (lambda: ClusterParams(n_tiles=16), "n_tiles"),
+             (lambda: ChipParams(cluster=dict(n_tiles=1)), "cluster must be a ClusterParams"),
+             (lambda: Chip(params=dict(n_clusters=1)), "params must be a ChipParams"),
+             *((lambda kw=kw: Chip(params=ChipParams(n_clusters=1, cluster=one, **kw)), name)
+               for kw, name in ((dict(node_sems=3), "node_sems"), (dict(sem_base=40), "sem_base"),
+                                (dict(nic=dict(mem_bits=12)), "mem_bits"),
+                                (dict(nic=dict(n_sems=2)), "n_sems"))))
     # The blocks a failed Chip() built before raising are never elaborated, and
     # they are created in hw/, which this file's UnusedElaboratable=no does not cover.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnusedElaboratable)
-        for kw, name in cases:
+        for build, name in cases:
             with pytest.raises((ValueError, TypeError), match=name):
-                Chip(**{"n_clusters": 1, **kw})
+                build()
         with pytest.raises(ValueError, match="ext"):
-            Cluster(n_tiles=1, ext="yes")
+            Cluster(params=one, ext="yes")
         gc.collect()
 
 
@@ -224,7 +230,7 @@ def test_compiler_receive():
     from sim.compiler.program import DMA, TVP
     from sim.compiler.remote import nic_doorbell_address, nic_write_address
 
-    cfg = TileConfig()
+    cfg = TileParams()
     p = TileProgram(cfg)
     buf = p.alloc(4, "recv")
     other = p.alloc(4, "other")
@@ -261,8 +267,8 @@ def test_chip_bad_requests_pysim():
     from sim.compiler.program import word_of_floats
     from sim.compiler.remote import NODE_SHIFT, nic_doorbell_address, nic_write_address
 
-    chip = Chip(**CHIP)
-    cfg = TileConfig.of(chip.clusters[0].tiles[0])
+    chip = Chip(params=CHIP)
+    cfg = chip.clusters[0].tiles[0].params
     n, wb, node = cfg.n, cfg.word_bytes, chip.nic_node
     x = np.arange(4 * n, dtype=np.float32) - 5.5
     p = TileProgram(cfg)

@@ -29,7 +29,7 @@ import pytest
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.cluster import NODE_SHIFT, AXIArbiter, Cluster
-from sim.compiler import TileConfig
+from hw.tile import TileParams
 from sim.compiler.workloads import gemm_layer
 from sim.dma import DMAModel
 from sim.rtl import runner
@@ -55,7 +55,7 @@ COPY_DST = 0x7F800
 
 
 def _cfg():
-    return TileConfig(**runner.params()["cfg"])
+    return TileParams(**runner.params()["cfg"])
 
 
 def _programs(cfg):
@@ -261,8 +261,8 @@ SIM = os.environ.get("CLUSTER_SIM", "icarus")
 
 def run_cluster(cluster, *, testcase=None, **params):
     """Run this module's coroutines on ``cluster`` (Icarus unless ``CLUSTER_SIM``)."""
-    cfg = TileConfig.of(cluster.tiles[0])
-    params = {"cfg": cfg.__dict__, "csram": cluster.sram_size, **params}
+    cfg = cluster.tiles[0].params
+    params = {"cfg": cfg.as_dict(), "csram": cluster.sram_size, **params}
     runner.run(cluster, block="integration_cluster", sim=SIM, testcase=testcase,
                test_module="tb.integration.test_cluster", params=params)
 

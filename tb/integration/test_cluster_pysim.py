@@ -14,8 +14,7 @@ from amaranth.sim import Simulator
 
 from hw.cluster import Cluster, NODE_SHIFT
 from hw.mem.sram import sram_request_layout
-from sim.common.layout import pack
-from sim.compiler import TileConfig
+from hw.common.layout import pack
 from sim.compiler.workloads import gemm_layer
 from sim.dma import DMAModel
 from sim.tile import TileModel
@@ -26,7 +25,7 @@ def test_cluster_two_tiles_pysim():
     sys.set_int_max_str_digits(0)
     result = {}
     cl = Cluster()
-    cfg = TileConfig.of(cl.tiles[0])
+    cfg = cl.tiles[0].params
     progs = [gemm_layer(cfg, M=4, K=32, N=8, act=None, seed=5)[0],
              gemm_layer(cfg, M=4, K=32, N=8, wfmt="fp4_e2m1", act="GELU", seed=6, hbm_base=cfg.hbm_size // 2)[0]]
     imgs = [p.image() for p in progs]

@@ -14,12 +14,13 @@ import pytest
 
 from hw.tile import Tile
 from sim import cp
-from sim.compiler import CompileError, TileConfig, TileProgram, ops
+from hw.tile import TileParams
+from sim.compiler import CompileError, TileProgram, ops
 from sim.compiler.workloads import gemm_layer, transformer_block
 from sim.tile import TileModel
 from sim.ttu import quantized_gemm
 
-CFG = TileConfig()
+CFG = TileParams()
 
 
 @pytest.mark.parametrize("build", [
@@ -74,4 +75,6 @@ def test_compile_errors():
                                       (dict(dims=1), "dims"), (dict(n_sems=64), "n_sems")])
 def test_bad_parameters_are_named(kw, name):
     with pytest.raises(ValueError, match=name):
-        Tile(**kw)
+        TileParams(**kw)
+    with pytest.raises(TypeError, match="params must be a TileParams"):
+        Tile(params=kw)

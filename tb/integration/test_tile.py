@@ -14,10 +14,9 @@ Testplan (docs/tile.md):
   SRAM address each stop the offending queue with its error code (no hang).
 """
 import cocotb
-import numpy as np
 
 from hw.tile import Tile
-from sim.compiler import TileConfig
+from hw.tile import TileParams
 from sim.compiler.workloads import bad_program, gemm_layer
 from sim.rtl import runner
 from sim.rtl.tile_host import overlap
@@ -28,7 +27,7 @@ TIMEOUT = dict(timeout_time=20, timeout_unit="ms")
 
 
 def _cfg():
-    return TileConfig(**runner.params()["cfg"])
+    return TileParams(**runner.params()["cfg"])
 
 
 def _check_ok(dut, res):
@@ -115,6 +114,6 @@ async def mutant_no_semaphores(dut):
 
 def test_tile():
     t = Tile()
-    cfg = TileConfig.of(t)
+    cfg = t.params
     runner.run(t, block="integration_tile", test_module="tb.integration.test_tile",
-               params={"cfg": cfg.__dict__})
+               params={"cfg": cfg.as_dict()})

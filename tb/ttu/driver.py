@@ -5,9 +5,8 @@ LSBs, array element 0 lowest).
 """
 import numpy as np
 from amaranth.hdl import Shape
-from amaranth.lib import data
 
-from sim.common.layout import pack
+from hw.common.layout import pack
 
 from sim import mx
 
