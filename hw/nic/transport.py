@@ -24,14 +24,44 @@ from amaranth.lib.wiring import In, Out
 
 from hw.common import RoundRobinArbiter, check_int, check_pow2
 
+from .atl_header import (ETH_FIELDS, ETH_HDR_BYTES, ETHERTYPE, HEADER_BYTES, HEADER_FIELDS,
+                         HeaderLayout, Op, VERSION)
 from .eth import ByteLayout
 from .window import RxWindow
 
 __all__ = ["Lane", "PostLayout", "mem_layout", "ETHERTYPE", "HEADER_BYTES"]
 
-ETHERTYPE = 0x88B5
-HEADER_BYTES = 16
-OP_WRITE, OP_SEM, OP_ACK, OP_NACK = 1, 2, 3, 4
+# Op codes as plain integers: the constants keep their natural width in the
+# generated Verilog (an ``Op`` member would be cast to 4 bits).
+OP_WRITE, OP_SEM, OP_ACK, OP_NACK = (Op.WRITE.value, Op.SEM.value, Op.ACK.value,
+                                     Op.NACK.value)
+#: Header byte 0 without the op code.
+VER_BITS = VERSION << 4
+
+
+def header_bytes(**fields):
+    """The ATL header as a 128-bit value, byte ``i`` at bits ``8 i`` (wire order).
+
+    ``fields`` maps :data:`HeaderLayout` field names to values; multi-byte
+    fields go out big-endian, absent fields are zero (adjacent ones merged
+    into one constant).
+    """
+    parts, zeros = [], 0
+    for name, (_, n) in HEADER_FIELDS.items():
+        v = fields.pop(name, None)
+        if v is None:
+            zeros += 8 * n
+            continue
+        if zeros:
+            parts.append(Const(0, zeros))
+            zeros = 0
+        parts += [v] if n == 1 else [v[8 * (n - 1 - k):8 * (n - k)] for k in range(n)]
+    if zeros:
+        parts.append(Const(0, zeros))
+    assert not fields, f"unknown header fields {sorted(fields)}"
+    hdr = Cat(*parts)
+    assert len(hdr) == HeaderLayout.size
+    return hdr
 
 #: One beat of a posted message. ``sem`` and ``addr`` are taken from the first
 #: beat: a WRITE carries one payload byte per beat (``last`` on the final
@@ -318,20 +348,16 @@ class Lane(wiring.Component):
                 length = Signal(16)
                 psn16 = Signal(16)
                 m.d.comb += [length.eq(Mux(psem, 0, pcnt)), psn16.eq(ppsn)]
-                hdr = Cat(  # byte i at bits 8i (wire order)
-                    Const(0x10, 8) | op, sel([Const(i, 8) for i in self._ids], pf),
-                    psn16[8:16], psn16[:8],
-                    Const(0, 48),
-                    paddr[24:32], paddr[16:24], paddr[8:16], paddr[:8],
-                    length[8:16], length[:8])
-                assert len(hdr) == 128
+                hdr = header_bytes(vo=Const(VER_BITS, 8) | op,
+                                   flow=sel([Const(i, 8) for i in self._ids], pf),
+                                   psn=psn16, addr=paddr, len=length)
                 m.d.comb += [
                     wp.en.eq(1),
                     wp.addr.eq(buf_addr(pf, pslot) + hcnt),
-                    wp.data.eq(Cat(hdr.word_select(hcnt, 8), psem & (hcnt == 15))),
+                    wp.data.eq(Cat(hdr.word_select(hcnt, 8), psem & (hcnt == HEADER_BYTES - 1))),
                 ]
                 m.d.sync += hcnt.eq(hcnt + 1)
-                with m.If(hcnt == 15):
+                with m.If(hcnt == HEADER_BYTES - 1):
                     m.d.comb += stat["post_errors"].eq(pperr)
                     for l in range(L):
                         with m.If(pf == l):
@@ -424,22 +450,20 @@ class Lane(wiring.Component):
                 with m.If(adv):
                     m.d.sync += [ov.eq(1), osel.eq(0), olast.eq(0),
                                  obyte.eq(eth.word_select(tcnt8[:4], 8)), tcnt8.eq(tcnt8 + 1)]
-                    with m.If(tcnt8 == 13):
+                    with m.If(tcnt8 == ETH_HDR_BYTES - 1):
                         m.d.sync += tcnt8.eq(0)
                         with m.If(t_is_ack):
                             m.next = "ACKH"
                         with m.Else():
                             m.next = "BUF"
             with m.State("ACKH"):
-                hdr = Cat(Const(0x10, 8) | Mux(t_nack, OP_NACK, OP_ACK),
-                          sel([Const(i, 8) for i in self._ids], tf), Const(0, 16),
-                          t_ack[8:16], t_ack[:8],
-                          t_sack[24:32], t_sack[16:24], t_sack[8:16], t_sack[:8], Const(0, 48))
-                assert len(hdr) == 128
+                hdr = header_bytes(vo=Const(VER_BITS, 8) | Mux(t_nack, OP_NACK, OP_ACK),
+                                   flow=sel([Const(i, 8) for i in self._ids], tf),
+                                   ack=t_ack, sack=t_sack)
                 with m.If(adv):
-                    m.d.sync += [ov.eq(1), osel.eq(0), olast.eq(tcnt8 == 15),
+                    m.d.sync += [ov.eq(1), osel.eq(0), olast.eq(tcnt8 == HEADER_BYTES - 1),
                                  obyte.eq(hdr.word_select(tcnt8[:4], 8)), tcnt8.eq(tcnt8 + 1)]
-                    with m.If(tcnt8 == 15):
+                    with m.If(tcnt8 == HEADER_BYTES - 1):
                         m.next = "IDLE"
             with m.State("BUF"):
                 with m.If(adv):
@@ -564,16 +588,25 @@ class Lane(wiring.Component):
 
         # ================= receive parser ==============================
         i = self.i_frame
-        hb = Signal(8 * 30)
+        n_hdr = ETH_HDR_BYTES + HEADER_BYTES   # bytes captured before the verdict
+        hb = Signal(8 * n_hdr)
         rcnt = Signal(5)
         saw_last = Signal()
 
         def be(start, n):
             return Cat(*[hb.word_select(start + n - 1 - k, 8) for k in range(n)])
 
-        dst, src, etype = be(0, 6), be(6, 6), be(12, 2)
-        vo, wflow, psn = be(14, 1), be(15, 1), be(16, 2)
-        r_ack, r_sack, r_addr, r_len = be(18, 2), be(20, 4), be(24, 4), be(28, 2)
+        def eth_field(name):
+            return be(*ETH_FIELDS[name])
+
+        def atl_field(name):
+            off, n = HEADER_FIELDS[name]
+            return be(ETH_HDR_BYTES + off, n)
+
+        dst, src, etype = eth_field("dst"), eth_field("src"), eth_field("ethertype")
+        vo, wflow, psn = atl_field("vo"), atl_field("flow"), atl_field("psn")
+        r_ack, r_sack, r_addr, r_len = (atl_field("ack"), atl_field("sack"), atl_field("addr"),
+                                        atl_field("len"))
         rf = Signal(range(max(2, L)))
         match = Signal()
         for l in reversed(range(L)):
@@ -581,7 +614,7 @@ class Lane(wiring.Component):
                 m.d.comb += [rf.eq(l), match.eq(1)]
         op = vo[:4]
         peer_ok = Value.cast(sel([self.peer_macs[l] for l in range(L)], rf)) == src
-        good = (etype == ETHERTYPE) & (dst == self.mac) & (vo[4:] == 1) & match & peer_ok
+        good = (etype == ETHERTYPE) & (dst == self.mac) & (vo[4:] == VERSION) & match & peer_ok
         is_ack = (op == OP_ACK) | (op == OP_NACK)
         is_data = (op == OP_WRITE) | (op == OP_SEM)
         m.d.comb += [ack_f.eq(rf), ack_val.eq(r_ack[:pb]), ack_sack.eq(r_sack)]
@@ -616,7 +649,7 @@ class Lane(wiring.Component):
                         # Cannot happen after EthRx (>= 60 bytes): drop and count.
                         m.d.sync += rcnt.eq(0)
                         m.d.comb += stat["rx_errors"].eq(1)
-                    with m.Elif(rcnt == 29):
+                    with m.Elif(rcnt == n_hdr - 1):
                         m.d.sync += [rcnt.eq(0), saw_last.eq(0)]
                         m.next = "DECIDE"
             with m.State("DECIDE"):
