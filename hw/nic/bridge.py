@@ -34,7 +34,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int, check_pow2
+from hw.common import check_int, check_pow2, saturating_add
 
 from .transport import PostLayout, mem_layout
 
@@ -188,8 +188,7 @@ class NicBridge(wiring.Component):
         with m.If(busy):
             with m.If(bad):
                 m.d.comb += finishing.eq(1)
-                with m.If(self.tx_errors != 0xFFFF):
-                    m.d.sync += self.tx_errors.eq(self.tx_errors + 1)
+                saturating_add(m, self.tx_errors)
             with m.Elif(is_bell):
                 m.d.comb += [o.valid.eq(1), finishing.eq(o.ready)]
             with m.Elif(extend & ~decided & ~i.valid):
@@ -272,8 +271,7 @@ class NicBridge(wiring.Component):
 
         with m.If(take):
             with m.If(in_bad):
-                with m.If(self.rx_errors != 0xFFFF):
-                    m.d.sync += self.rx_errors.eq(self.rx_errors + 1)
+                saturating_add(m, self.rx_errors)
             with m.Else():
                 m.d.sync += self.rx_bytes.eq(self.rx_bytes + 1)
                 with m.If(~acc | flush):
