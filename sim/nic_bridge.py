@@ -14,7 +14,7 @@ gives the memories and semaphore counts the received bytes and NIC semaphore
 increments must produce.
 """
 
-from hw.nic.transport import PostLayout
+from hw.nic.post_engine import PostLayout
 
 __all__ = ["BridgeModel", "post_beat", "post_fields"]
 
@@ -23,7 +23,7 @@ _POST = {name: (f.offset, (1 << f.width) - 1) for name, f in PostLayout}
 
 
 def post_beat(**fields):
-    """One :data:`hw.nic.transport.PostLayout` beat as an integer (absent fields 0)."""
+    """One :data:`hw.nic.post_engine.PostLayout` beat as an integer (absent fields 0)."""
     unknown = set(fields) - set(_POST)
     if unknown:
         raise TypeError(f"not PostLayout fields: {sorted(unknown)}")

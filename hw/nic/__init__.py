@@ -7,10 +7,17 @@ reference model) imports it.
 from .atl_header import ETHERTYPE, HEADER_BYTES, HeaderLayout, Op
 from .eth import ByteLayout, EthRx, EthTx, crc32_byte
 from .window import RxWindow, verdict_layout
+from .post_engine import PostEngine
+from .tx_scheduler import TxScheduler
+from .ack_engine import AckEngine
+from .timers import RetransmitTimers
+from .rx_parser import RxParser
 from .transport import Lane, PostLayout, mem_layout
 from .nic import COUNTERS, Nic
 
-__all__ = ["ETHERTYPE", "HEADER_BYTES", "HeaderLayout", "Op", "ByteLayout", "EthRx", "EthTx", "crc32_byte", "RxWindow", "verdict_layout",
+__all__ = ["ETHERTYPE", "HEADER_BYTES", "HeaderLayout", "Op", "ByteLayout", "EthRx", "EthTx",
+           "crc32_byte", "RxWindow", "verdict_layout",
+           "PostEngine", "TxScheduler", "AckEngine", "RetransmitTimers", "RxParser",
            "Lane", "PostLayout", "mem_layout", "COUNTERS", "Nic"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).

@@ -9,10 +9,11 @@ An ATL frame is a plain Ethernet II frame (``ETH_HDR_BYTES`` of destination
 MAC, source MAC and :data:`ETHERTYPE`) whose payload starts with the
 16-byte header :data:`HeaderLayout`, then (WRITE only) the payload bytes.
 """
+from amaranth.hdl import Cat, Const
 from amaranth.lib import data, enum
 
 __all__ = ["ETHERTYPE", "VERSION", "Op", "VerOpLayout", "HeaderLayout", "HEADER_BYTES",
-           "HEADER_FIELDS", "ETH_HDR_BYTES", "ETH_FIELDS", "PSN_BITS", "SACK_BITS"]
+           "HEADER_FIELDS", "ETH_HDR_BYTES", "ETH_FIELDS", "PSN_BITS", "SACK_BITS", "header_bytes"]
 
 #: IEEE 802 "local experimental" EtherType: ATL frames are plain Ethernet II.
 ETHERTYPE = 0x88B5
@@ -83,3 +84,28 @@ ETH_FIELDS = {"dst": (0, 6), "src": (6, 6), "ethertype": (12, 2)}
 ETH_HDR_BYTES = sum(n for _, n in ETH_FIELDS.values())
 
 assert HEADER_BYTES == 16 and ETH_HDR_BYTES == 14
+
+
+def header_bytes(**fields):
+    """The ATL header as a 128-bit value, byte ``i`` at bits ``8 i`` (wire order).
+
+    ``fields`` maps :data:`HeaderLayout` field names to values; multi-byte
+    fields go out big-endian, absent fields are zero (adjacent ones merged
+    into one constant).
+    """
+    parts, zeros = [], 0
+    for name, (_, n) in HEADER_FIELDS.items():
+        v = fields.pop(name, None)
+        if v is None:
+            zeros += 8 * n
+            continue
+        if zeros:
+            parts.append(Const(0, zeros))
+            zeros = 0
+        parts += [v] if n == 1 else [v[8 * (n - 1 - k):8 * (n - k)] for k in range(n)]
+    if zeros:
+        parts.append(Const(0, zeros))
+    assert not fields, f"unknown header fields {sorted(fields)}"
+    hdr = Cat(*parts)
+    assert len(hdr) == HeaderLayout.size
+    return hdr
