@@ -88,7 +88,7 @@ class NicBridge(wiring.Component):
     o_noc : Out(stream.Signature(bridge_packet_layout))
         Word writes and semaphore packets to local nodes (receive).
     tx_bytes, rx_bytes : Out(32)
-        WRITE payload bytes posted / received bytes forwarded (wrapping).
+        WRITE payload bytes posted / received bytes forwarded (saturating).
     tx_errors, rx_errors : Out(16)
         Dropped bad requests per direction (saturating).
     """
@@ -206,7 +206,7 @@ class NicBridge(wiring.Component):
                     m.d.sync += idx.eq(idx + 1)
                     m.d.comb += finishing.eq(idx == B - 1)
                 with m.If(o.valid & o.ready):
-                    m.d.sync += self.tx_bytes.eq(self.tx_bytes + 1)
+                    saturating_add(m, self.tx_bytes)
         joined = Signal()
         m.d.comb += joined.eq(finishing & extend & join_now)
         # A new word may enter in the cycle the previous one finishes.
@@ -273,7 +273,7 @@ class NicBridge(wiring.Component):
             with m.If(in_bad):
                 saturating_add(m, self.rx_errors)
             with m.Else():
-                m.d.sync += self.rx_bytes.eq(self.rx_bytes + 1)
+                saturating_add(m, self.rx_bytes)
                 with m.If(~acc | flush):
                     m.d.sync += [acc.eq(1), acc_word.eq(in_word), acc_strb.eq(byte_strb),
                                  acc_data.eq(byte_data)]
