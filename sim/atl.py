@@ -321,7 +321,7 @@ class Endpoint:
             self.stats["rx_" + status] += 1
             return
         self.stats["rx_ok"] += 1
-        dst, src = body[0:6], body[6:12]
+        dst, src = (body[o:o + n] for o, n in (ETH_FIELDS["dst"], ETH_FIELDS["src"]))
         etype = int.from_bytes(body[_ETYPE_OFF:_ETYPE_OFF + _ETYPE_LEN], "big")
         h = Header.unpack(body[ETH_HDR:]) if etype == ETHERTYPE and dst == self.mac else None
         if h is None or h.flow not in self.peers or self.peers[h.flow] != src:

@@ -67,7 +67,8 @@ class AckEngine(wiring.Component):
         self._L = check_int("flows", flows, min=1, max=256)
         self._w = check_pow2("window", window, min=2, max=32)
         self._thresh = check_int("reorder_thresh", reorder_thresh, min=1, max=window)
-        self._psn_bits = pb = psn_bits
+        self._psn_bits = pb = check_int("psn_bits", psn_bits, min=window.bit_length() + 2,
+                                        max=16)
         L, W = flows, window
         sb = (W - 1).bit_length()
         super().__init__({
@@ -98,6 +99,32 @@ class AckEngine(wiring.Component):
         self.p1 = Signal()
         self.p1end = Signal()
         self.p2 = Signal()
+
+    def invariants(self):
+        """The walk registers agree with the flow being walked.
+
+        Valid in a lane, where ``base`` only moves by the engine and
+        ``snext`` only grows past it: while the engine walks flow ``l`` the
+        ACK lies ``e_adv`` past the base it started from, at most ``e_n``
+        slots are walked, ``e_n`` does not exceed what is outstanding, and
+        ``base`` is still the start (pass 1) or already the ACK (pass 2).
+        """
+        L, pb = self._L, self._psn_bits
+        out = []
+        for l in range(L):
+            busy = (self.p1 | self.p1end | self.p2) & (self.e_f == l)
+            ea, eb = self.e_adv, self.e_base
+            engine = ((ea == (self.e_ack - eb)[:pb]) & (ea <= self.e_n) & (self.e_n >= 1)
+                      & (self.e_n <= (self.snext[l] - eb)[:pb]))
+            p1 = (self.base[l] == eb) & (self.e_j < self.e_n)
+            p1end = (self.base[l] == eb) & (self.e_j == self.e_n)
+            p2 = (self.base[l] == self.e_ack) & (ea <= self.e_j) & (self.e_j < self.e_n)
+            out += [(~busy | engine, f"ack_engine_{l}"),
+                    (~(busy & self.p1) | p1, f"ack_p1_{l}"),
+                    (~(busy & self.p1end) | p1end, f"ack_p1end_{l}"),
+                    (~(busy & self.p2) | p2, f"ack_p2_{l}")]
+        out.append((self.e_f < L, "ack_flow_in_range"))
+        return out
 
     def elaborate(self, platform):
         m = Module()

@@ -58,10 +58,11 @@ class PostEngine(wiring.Component):
     """
 
     def __init__(self, *, flow_ids, window, payload, psn_bits):
-        self._ids = tuple(flow_ids)
+        self._ids = tuple(check_int("flow_ids", f, min=0, max=255) for f in flow_ids)
         self._w = check_pow2("window", window, min=2, max=32)
         self._pl = check_int("payload", payload, min=1, max=4000)
-        self._psn_bits = pb = psn_bits
+        self._psn_bits = pb = check_int("psn_bits", psn_bits, min=window.bit_length() + 2,
+                                        max=16)
         L, W = len(self._ids), self._w
         self._depth = L * W * (HEADER_BYTES + payload)
         super().__init__({

@@ -82,12 +82,13 @@ class RxParser(wiring.Component):
     """
 
     def __init__(self, *, flow_ids, window, payload, mem_bits, n_sems, psn_bits):
-        self._ids = tuple(flow_ids)
+        self._ids = tuple(check_int("flow_ids", f, min=0, max=255) for f in flow_ids)
         self._w = check_pow2("window", window, min=2, max=32)
         self._pl = check_int("payload", payload, min=1, max=4000)
         self._mem_bits = check_int("mem_bits", mem_bits, min=1, max=32)
         self._n_sems = check_int("n_sems", n_sems, min=1, max=256)
-        self._psn_bits = pb = psn_bits
+        self._psn_bits = pb = check_int("psn_bits", psn_bits, min=window.bit_length() + 2,
+                                        max=16)
         L = len(self._ids)
         super().__init__({
             "i_frame": In(stream.Signature(ByteLayout)),

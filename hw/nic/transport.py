@@ -158,14 +158,18 @@ class Lane(wiring.Component):
 
         Per flow: at most ``window`` PSNs posted and not acknowledged, sent ones
         among them; retransmit and SACK marks only on sent, unacknowledged
-        slots; timers within ``rto``. The ACK engine's and the post engine's
-        registers are consistent with the flow state they are working on.
+        slots; the slots the ACK engine has freed carry no mark. Gathered
+        from the sub-components: timers within ``rto``
+        (:class:`RetransmitTimers`), the post engine writing the free slot
+        after ``next`` (:class:`PostEngine`), the ACK engine's registers
+        consistent with the flow it walks (:class:`AckEngine`), and each
+        receive window's own invariant.
         """
         W, pb, L = self._w, self._psn_bits, len(self._ids)
         sb = (W - 1).bit_length()
         eng = self.ack_engine
-        timers = {name: expr for expr, name in self.timers.invariants()}
-        posts = {name: expr for expr, name in self.post_engine.invariants()}
+        sub = {name: expr for part in (self.timers, self.post_engine, eng)
+               for expr, name in part.invariants()}
         out = []
         for l in range(L):
             used = (self.next[l] - self.base[l])[:pb]
@@ -174,32 +178,24 @@ class Lane(wiring.Component):
                     ((self.rtx[l] & ~self.outstanding_mask(l)) == 0, f"rtx_outstanding_{l}"),
                     ((self.sacked[l] & ~self.outstanding_mask(l)) == 0,
                      f"sacked_outstanding_{l}"),
-                    (timers[f"timer_{l}"], f"timer_{l}")]
-            for k, (expr, name) in enumerate(self.windows[l].invariants()):
+                    (sub.pop(f"timer_{l}"), f"timer_{l}")]
+            for expr, name in self.windows[l].invariants():
                 out.append((expr, f"rx{l}_{name}"))
-            # Post engine: the slot being written is the free one after `next`.
-            out.append((posts[f"post_slot_{l}"], f"post_slot_{l}"))
-            # ACK engine working on flow l.
+            out.append((sub.pop(f"post_slot_{l}"), f"post_slot_{l}"))
+            out += [(sub.pop(name), name) for name in
+                    (f"ack_engine_{l}", f"ack_p1_{l}", f"ack_p1end_{l}", f"ack_p2_{l}")]
+            # Slots freed by the ACK engine's pass 1 carry no retransmit or SACK mark.
             busy = (eng.p1 | eng.p1end | eng.p2) & (eng.e_f == l)
-            ea, eb = eng.e_adv, eng.e_base
-            engine = ((ea == (eng.e_ack - eb)[:pb]) & (ea <= eng.e_n) & (eng.e_n >= 1)
-                      & (eng.e_n <= (self.snext[l] - eb)[:pb]))
-            p1 = (self.base[l] == eb) & (eng.e_j < eng.e_n)
-            p1end = (self.base[l] == eb) & (eng.e_j == eng.e_n)
-            p2 = (self.base[l] == eng.e_ack) & (ea <= eng.e_j) & (eng.e_j < eng.e_n)
             cleared = []
             for s in range(W):
-                pos = (Const(s, sb) - eb[:sb])[:sb]
-                done = (pos < ea) & (pos < eng.e_j)
+                pos = (Const(s, sb) - eng.e_base[:sb])[:sb]
+                done = (pos < eng.e_adv) & (pos < eng.e_j)
                 cleared.append(~done | (~self.rtx[l][s] & ~self.sacked[l][s]))
-            out += [(~busy | engine, f"ack_engine_{l}"),
-                    (~(busy & eng.p1) | p1, f"ack_p1_{l}"),
-                    (~(busy & eng.p1end) | p1end, f"ack_p1end_{l}"),
-                    (~(busy & eng.p2) | p2, f"ack_p2_{l}"),
-                    (~(busy & (eng.p1 | eng.p1end)) | Cat(*cleared).all(),
-                     f"ack_freed_clear_{l}")]
-        out.append((eng.e_f < L, "ack_flow_in_range"))
-        out.append((posts["post_flow_in_range"], "post_flow_in_range"))
+            out.append((~(busy & (eng.p1 | eng.p1end)) | Cat(*cleared).all(),
+                        f"ack_freed_clear_{l}"))
+        out += [(sub.pop("ack_flow_in_range"), "ack_flow_in_range"),
+                (sub.pop("post_flow_in_range"), "post_flow_in_range")]
+        assert not sub, f"sub-component invariants not gathered: {sorted(sub)}"
         return out
 
     # ------------------------------------------------------------------
