@@ -524,7 +524,8 @@ def goodput(*, loss, n_packets=2000, payload=256, window=32, latency=200, rto=No
     ``payload / (payload + 34)`` (Ethernet header 14, ATL header 16, FCS 4).
     """
     a_mac, b_mac = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
-    rtt = 2 * latency + 2 * (payload + 34) + 64
+    overhead = ETH_HDR_BYTES + HEADER_BYTES + 4   # Ethernet + ATL headers, FCS
+    rtt = 2 * latency + 2 * (payload + overhead) + 64
     rto = rto or 4 * rtt
     a = Endpoint(a_mac, {0: b_mac}, window=window, payload=payload, rto=rto, mode=mode,
                  mem_size=n_packets * payload)
