@@ -2,7 +2,8 @@
 
 Free inputs: both input streams (obeying the stream rules), both output
 ``ready`` s and the NIC semaphore values (any value every cycle). Proved: the
-stream rules on ``o_post`` and ``o_noc``; the error counters never decrease.
+stream rules on ``o_post`` and ``o_noc``; the error and byte counters never
+decrease (they saturate).
 Covers: a WRITE byte closing a message, a SEM post, a full-word NoC write and a
 semaphore packet; with coalescing also a word joined to the next.
 """
@@ -32,8 +33,9 @@ class BridgeCheck(Elaboratable):
         m.d.comb += dut.sems.as_value().eq(AnySeq(len(dut.sems.as_value())))
         check_source(m, dut.o_post, name="o_post")
         check_source(m, dut.o_noc, name="o_noc")
-        for name in ("tx_errors", "rx_errors"):
-            prev = Signal(16, name=f"prev_{name}")
+        # Every counter saturates: it never decreases (a wrap would).
+        for name in ("tx_errors", "rx_errors", "tx_bytes", "rx_bytes"):
+            prev = Signal(len(getattr(dut, name)), name=f"prev_{name}")
             cur = getattr(dut, name)
             m.d.sync += prev.eq(cur)
             m.d.comb += Assert(cur >= prev, f"{name}_monotone")

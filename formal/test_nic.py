@@ -16,7 +16,9 @@ Testplan (docs/atl.md):
   holds a posted, unacknowledged PSN, and every ``Lane.invariants()`` fact
   (at most ``window`` PSNs outstanding, retransmit/SACK marks only on sent
   unacknowledged slots, ACK-engine and post-engine consistency, the receive
-  window's own invariant) holds (k-induction); both output streams obey the
+  window's own invariant; it gathers the facts its sub-components
+  ``PostEngine`` and ``RetransmitTimers`` state in their own ``invariants()``)
+  holds (k-induction); both output streams obey the
   stream rules. Covers: a timeout, a buffer write while another PSN is
   unacknowledged. Mutant: a post engine that ignores the window (writes
   while ``window`` PSNs are outstanding) must fail.
@@ -29,6 +31,7 @@ from formal import harness
 from formal.properties import (beat, check_invariants, check_source, drive_sink, drive_source,
                                one_in_one_out)
 from hw.nic import EthRx, EthTx, Lane, RxWindow
+from hw.nic.post_engine import PostEngine
 
 
 class StreamRulesCheck(Elaboratable):
@@ -189,14 +192,19 @@ def test_lane_covers():
                   depth=25)
 
 
-class GreedyLane(Lane):
-    """Mutant: the post engine may fill a slot even when the window is full."""
+class GreedyPostEngine(PostEngine):
+    """Mutant: fills a slot even when the window is full."""
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
         for l in range(len(self.i_posts)):
-            m.d.comb += self._post_arb.requests[l].eq(self.i_posts[l].valid)
+            m.d.comb += self._arb.requests[l].eq(self.i_posts[l].valid)
         return m
+
+
+class GreedyLane(Lane):
+    """Mutant lane: its post engine ignores the window."""
+    _post_engine_cls = GreedyPostEngine
 
 
 def test_mutant_lane_overwrites_is_caught():

@@ -5,7 +5,10 @@ Everything here is pure Python and is the golden model for ``hw/nic``:
 * :func:`crc32_step`, :func:`eth_frame`, :func:`eth_check` mirror
   :class:`hw.nic.EthTx` / :class:`hw.nic.EthRx` byte for byte (padding to
   60 bytes, FCS = IEEE CRC-32 sent least-significant byte first).
-* :class:`Header` packs/unpacks the 16-byte ATL header (``docs/atl.md``).
+* :class:`Header` packs/unpacks the 16-byte ATL header (``docs/atl.md``)
+  with the byte offsets of the hardware's layout
+  (:data:`hw.nic.atl_header.HeaderLayout`); the op codes, EtherType and
+  Ethernet constants are imported from ``hw/nic``, never restated here.
 * :class:`Endpoint` is one NIC: per-flow sender (retransmit buffer of
   ``window`` slots, cumulative ACK + SACK bitmap, ordinal-based loss
   detection, retransmission timer) and receiver (out-of-order placement by
@@ -21,26 +24,23 @@ import random
 import struct
 import zlib
 
+from hw.nic.atl_header import (ETH_FIELDS, ETH_HDR_BYTES, ETHERTYPE, HEADER_BYTES, HEADER_FIELDS,
+                               PSN_BITS, SACK_BITS, VERSION, Op, VerOpLayout)
+from hw.nic.eth import CRC_POLY_REFLECTED, CRC_RESIDUE, MIN_FRAME
+
 __all__ = [
     "ETHERTYPE", "OP_WRITE", "OP_SEM", "OP_ACK", "OP_NACK", "HEADER_BYTES", "PSN_BITS",
     "MIN_FRAME", "crc32_step", "fcs", "eth_frame", "eth_check", "Header", "Endpoint",
     "Link", "Network", "goodput",
 ]
 
-#: IEEE 802 "local experimental" EtherType: ATL frames are plain Ethernet II.
-ETHERTYPE = 0x88B5
-VERSION = 1
-OP_WRITE, OP_SEM, OP_ACK, OP_NACK = 1, 2, 3, 4
-HEADER_BYTES = 16
-PSN_BITS = 16
+OP_WRITE, OP_SEM, OP_ACK, OP_NACK = Op.WRITE.value, Op.SEM.value, Op.ACK.value, Op.NACK.value
 PSN_MOD = 1 << PSN_BITS
-SACK_BITS = 32
-#: Minimum frame length on the wire including FCS (60 bytes + 4).
-MIN_FRAME = 64
-ETH_HDR = 14
-#: Residue of the reflected CRC-32 register after a frame and its own FCS.
-CRC_RESIDUE = 0xDEBB20E3
-CRC_POLY_REFLECTED = 0xEDB88320
+ETH_HDR = ETH_HDR_BYTES
+# Header byte 0: where the version and op code sit (from the hardware's layout).
+_VER_SHIFT = VerOpLayout["ver"].offset
+_OP_MASK = (1 << VerOpLayout["op"].width) - 1
+_ETYPE_OFF, _ETYPE_LEN = ETH_FIELDS["ethertype"]
 
 
 def crc32_step(crc, byte):
@@ -85,36 +85,40 @@ def eth_check(frame, *, max_frame=1518):
 
 
 class Header:
-    """The 16-byte ATL header that follows the Ethernet header (big-endian).
+    """The 16-byte ATL header that follows the Ethernet header (big-endian fields).
 
-    ====== ===== =========================================================
-    bytes  field meaning
-    ====== ===== =========================================================
-    0      ver/op version (high nibble, 1) and opcode (low nibble)
-    1      flow  connection id at the receiver
-    2-3    psn   packet sequence number (data) / 0 (ACK, NACK)
-    4-5    ack   cumulative ACK: next PSN expected (ACK, NACK) / 0
-    6-9    sack  bit i: PSN ack+1+i received (ACK, NACK) / 0
-    10-13  addr  byte offset (WRITE) / semaphore index (SEM) / 0
-    14-15  len   payload bytes (WRITE) / 0
-    ====== ===== =========================================================
+    The field offsets and widths are those of
+    :data:`hw.nic.atl_header.HeaderLayout` (``HEADER_FIELDS``): ``vo``
+    (version in the high nibble, op code in the low one), ``flow``, ``psn``,
+    ``ack``, ``sack``, ``addr``, ``len`` (``length`` here).
     """
-    FMT = ">BBHHIIH"
 
     def __init__(self, op, flow, psn=0, ack=0, sack=0, addr=0, length=0):
         self.op, self.flow, self.psn, self.ack = op, flow, psn, ack
         self.sack, self.addr, self.length = sack, addr, length
 
+    def _fields(self):
+        return dict(vo=VERSION << _VER_SHIFT | self.op, flow=self.flow, psn=self.psn,
+                    ack=self.ack, sack=self.sack, addr=self.addr, len=self.length)
+
     def pack(self):
-        return struct.pack(self.FMT, VERSION << 4 | self.op, self.flow, self.psn, self.ack,
-                           self.sack, self.addr, self.length)
+        raw = bytearray(HEADER_BYTES)
+        for name, value in self._fields().items():
+            off, n = HEADER_FIELDS[name]
+            raw[off:off + n] = value.to_bytes(n, "big")
+        return bytes(raw)
 
     @classmethod
     def unpack(cls, data):
-        vo, flow, psn, ack, sack, addr, length = struct.unpack(cls.FMT, bytes(data[:HEADER_BYTES]))
-        if vo >> 4 != VERSION:
+        raw = bytes(data[:HEADER_BYTES])
+        if len(raw) < HEADER_BYTES:
+            raise ValueError(f"an ATL header has {HEADER_BYTES} bytes, not {len(raw)}")
+        f = {name: int.from_bytes(raw[off:off + n], "big")
+             for name, (off, n) in HEADER_FIELDS.items()}
+        if f["vo"] >> _VER_SHIFT != VERSION:
             return None
-        return cls(vo & 15, flow, psn, ack, sack, addr, length)
+        return cls(f["vo"] & _OP_MASK, f["flow"], f["psn"], f["ack"], f["sack"], f["addr"],
+                   f["len"])
 
     def __repr__(self):
         return (f"Header(op={self.op}, flow={self.flow}, psn={self.psn}, ack={self.ack}, "
@@ -317,8 +321,8 @@ class Endpoint:
             self.stats["rx_" + status] += 1
             return
         self.stats["rx_ok"] += 1
-        dst, src = body[0:6], body[6:12]
-        etype = struct.unpack(">H", body[12:14])[0]
+        dst, src = (body[o:o + n] for o, n in (ETH_FIELDS["dst"], ETH_FIELDS["src"]))
+        etype = int.from_bytes(body[_ETYPE_OFF:_ETYPE_OFF + _ETYPE_LEN], "big")
         h = Header.unpack(body[ETH_HDR:]) if etype == ETHERTYPE and dst == self.mac else None
         if h is None or h.flow not in self.peers or self.peers[h.flow] != src:
             self.stats["rx_foreign"] += 1
@@ -520,7 +524,8 @@ def goodput(*, loss, n_packets=2000, payload=256, window=32, latency=200, rto=No
     ``payload / (payload + 34)`` (Ethernet header 14, ATL header 16, FCS 4).
     """
     a_mac, b_mac = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
-    rtt = 2 * latency + 2 * (payload + 34) + 64
+    overhead = ETH_HDR_BYTES + HEADER_BYTES + 4   # Ethernet + ATL headers, FCS
+    rtt = 2 * latency + 2 * (payload + overhead) + 64
     rto = rto or 4 * rtt
     a = Endpoint(a_mac, {0: b_mac}, window=window, payload=payload, rto=rto, mode=mode,
                  mem_size=n_packets * payload)

@@ -14,12 +14,25 @@ gives the memories and semaphore counts the received bytes and NIC semaphore
 increments must produce.
 """
 
-__all__ = ["BridgeModel", "post_beat"]
+from hw.nic.post_engine import PostLayout
+
+__all__ = ["BridgeModel", "post_beat", "post_fields"]
+
+# (offset, mask) of each PostLayout field, taken from the hardware's layout.
+_POST = {name: (f.offset, (1 << f.width) - 1) for name, f in PostLayout}
 
 
-def post_beat(*, data=0, last=0, sem=0, addr=0):
-    """One ``PostLayout`` beat as an integer (``data:8, last:1, sem:1, addr:32``)."""
-    return (data & 0xFF) | (last & 1) << 8 | (sem & 1) << 9 | (addr & 0xFFFFFFFF) << 10
+def post_beat(**fields):
+    """One :data:`hw.nic.post_engine.PostLayout` beat as an integer (absent fields 0)."""
+    unknown = set(fields) - set(_POST)
+    if unknown:
+        raise TypeError(f"not PostLayout fields: {sorted(unknown)}")
+    return sum((int(v) & _POST[k][1]) << _POST[k][0] for k, v in fields.items())
+
+
+def post_fields(beat):
+    """The inverse of :func:`post_beat`: ``{field: value}`` of one beat."""
+    return {k: beat >> off & mask for k, (off, mask) in _POST.items()}
 
 
 class BridgeModel:
@@ -64,7 +77,8 @@ class BridgeModel:
         """Post beats -> ``[(sem, addr, [bytes])]`` (``addr`` from the first beat)."""
         out, cur = [], None
         for b in beats:
-            data, last, sem, addr = b & 0xFF, b >> 8 & 1, b >> 9 & 1, b >> 10
+            f = post_fields(b)
+            data, last, sem, addr = f["data"], f["last"], f["sem"], f["addr"]
             if cur is None:
                 cur = (sem, addr, [])
             cur[2].append(data)

@@ -1,13 +1,23 @@
 """ATL NIC: Ethernet framing (8-bit byte stream) and the reliable ATL transport.
 
-See ``docs/atl.md`` for the wire format and ``sim/atl.py`` for the reference model.
+The wire format (header layout, op codes, EtherType) is specified once, in
+:mod:`hw.nic.atl_header`; ``docs/atl.md`` describes it and ``sim/atl.py`` (the
+reference model) imports it.
 """
+from .atl_header import ETHERTYPE, HEADER_BYTES, HeaderLayout, Op
 from .eth import ByteLayout, EthRx, EthTx, crc32_byte
 from .window import RxWindow, verdict_layout
+from .post_engine import PostEngine
+from .tx_scheduler import TxScheduler
+from .ack_engine import AckEngine
+from .timers import RetransmitTimers
+from .rx_parser import RxParser
 from .transport import Lane, PostLayout, mem_layout
 from .nic import COUNTERS, Nic
 
-__all__ = ["ByteLayout", "EthRx", "EthTx", "crc32_byte", "RxWindow", "verdict_layout",
+__all__ = ["ETHERTYPE", "HEADER_BYTES", "HeaderLayout", "Op", "ByteLayout", "EthRx", "EthTx",
+           "crc32_byte", "RxWindow", "verdict_layout",
+           "PostEngine", "TxScheduler", "AckEngine", "RetransmitTimers", "RxParser",
            "Lane", "PostLayout", "mem_layout", "COUNTERS", "Nic"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).

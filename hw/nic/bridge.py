@@ -34,7 +34,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int, check_pow2
+from hw.common import check_int, check_pow2, saturating_add
 
 from .transport import PostLayout, mem_layout
 
@@ -88,7 +88,7 @@ class NicBridge(wiring.Component):
     o_noc : Out(stream.Signature(bridge_packet_layout))
         Word writes and semaphore packets to local nodes (receive).
     tx_bytes, rx_bytes : Out(32)
-        WRITE payload bytes posted / received bytes forwarded (wrapping).
+        WRITE payload bytes posted / received bytes forwarded (saturating).
     tx_errors, rx_errors : Out(16)
         Dropped bad requests per direction (saturating).
     """
@@ -188,8 +188,7 @@ class NicBridge(wiring.Component):
         with m.If(busy):
             with m.If(bad):
                 m.d.comb += finishing.eq(1)
-                with m.If(self.tx_errors != 0xFFFF):
-                    m.d.sync += self.tx_errors.eq(self.tx_errors + 1)
+                saturating_add(m, self.tx_errors)
             with m.Elif(is_bell):
                 m.d.comb += [o.valid.eq(1), finishing.eq(o.ready)]
             with m.Elif(extend & ~decided & ~i.valid):
@@ -207,7 +206,7 @@ class NicBridge(wiring.Component):
                     m.d.sync += idx.eq(idx + 1)
                     m.d.comb += finishing.eq(idx == B - 1)
                 with m.If(o.valid & o.ready):
-                    m.d.sync += self.tx_bytes.eq(self.tx_bytes + 1)
+                    saturating_add(m, self.tx_bytes)
         joined = Signal()
         m.d.comb += joined.eq(finishing & extend & join_now)
         # A new word may enter in the cycle the previous one finishes.
@@ -272,10 +271,9 @@ class NicBridge(wiring.Component):
 
         with m.If(take):
             with m.If(in_bad):
-                with m.If(self.rx_errors != 0xFFFF):
-                    m.d.sync += self.rx_errors.eq(self.rx_errors + 1)
+                saturating_add(m, self.rx_errors)
             with m.Else():
-                m.d.sync += self.rx_bytes.eq(self.rx_bytes + 1)
+                saturating_add(m, self.rx_bytes)
                 with m.If(~acc | flush):
                     m.d.sync += [acc.eq(1), acc_word.eq(in_word), acc_strb.eq(byte_strb),
                                  acc_data.eq(byte_data)]

@@ -4,7 +4,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int
+from hw.common import check_int, saturating_add
 
 __all__ = ["ByteLayout", "crc32_byte", "EthTx", "EthRx"]
 
@@ -59,7 +59,7 @@ class EthTx(wiring.Component):
     o_stream : Out(stream.Signature(ByteLayout))
         Frame on the wire.
     frames : Out(16)
-        Frames sent (wraps).
+        Frames sent (saturating).
     """
 
     def __init__(self):
@@ -108,8 +108,8 @@ class EthTx(wiring.Component):
                 with m.If(beat):
                     m.d.sync += idx.eq(idx + 1)
                     with m.If(idx == 3):
-                        m.d.sync += [crc.eq(0xFFFFFFFF), count.eq(0),
-                                     self.frames.eq(self.frames + 1)]
+                        m.d.sync += [crc.eq(0xFFFFFFFF), count.eq(0)]
+                        saturating_add(m, self.frames)
                         m.next = "DATA"
         return m
 
@@ -136,7 +136,7 @@ class EthRx(wiring.Component):
     o_stream : Out(stream.Signature(ByteLayout))
         Good frames, FCS stripped (padding kept).
     ok, fcs_errors, runts, oversize : Out(16)
-        Frame counters (wrap).
+        Frame counters (saturating).
     """
 
     def __init__(self, *, max_frame=512):
@@ -179,13 +179,14 @@ class EthRx(wiring.Component):
             with m.If(i.payload.last):
                 m.d.sync += [crc.eq(0xFFFFFFFF), wcount.eq(0)]
                 with m.If(wcount < MIN_FRAME - 1):
-                    m.d.sync += self.runts.eq(self.runts + 1)
+                    saturating_add(m, self.runts)
                 with m.Elif(wcount >= mf):
-                    m.d.sync += self.oversize.eq(self.oversize + 1)
+                    saturating_add(m, self.oversize)
                 with m.Elif(~self._fcs_good(nxt)):
-                    m.d.sync += self.fcs_errors.eq(self.fcs_errors + 1)
+                    saturating_add(m, self.fcs_errors)
                 with m.Else():
-                    m.d.sync += [self.ok.eq(self.ok + 1), wslot.eq(~wslot)]
+                    saturating_add(m, self.ok)
+                    m.d.sync += wslot.eq(~wslot)
                     m.d.comb += set_full.eq(1 << wslot)
                     for k in range(2):
                         with m.If(wslot == k):

@@ -1,16 +1,16 @@
 """ATL NIC top: ``ports`` Ethernet ports, each with its transport lane."""
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import StreamArbiter, check_int
+from hw.common import StreamArbiter, check_int, saturating_add
 
 from .eth import ByteLayout, EthRx, EthTx
 from .transport import STATS, Lane, PostLayout, mem_layout
 
 __all__ = ["Nic", "COUNTERS"]
 
-#: Event counters of the NIC (16 bits, wrap): the lane stats plus EthRx drops.
+#: Event counters of the NIC (16 bits, saturating): the lane stats plus EthRx drops.
 COUNTERS = STATS + ("rx_fcs", "rx_runt", "rx_oversize")
 
 
@@ -57,7 +57,8 @@ class Nic(wiring.Component):
     sems : Out(data.ArrayLayout(32, n_sems))
         Semaphore values (incremented exactly once per remote SEM).
     tx_data, tx_rtx, ... : Out(16)
-        Event counters, see :data:`COUNTERS`.
+        Event counters, see :data:`COUNTERS`; they stop at 0xFFFF (lanes may
+        count in the same cycle: the events are added, then clamped).
     """
 
     def __init__(self, *, ports=1, flows=1, window=8, payload=64, mem_bits=16, n_sems=4,
@@ -120,9 +121,12 @@ class Nic(wiring.Component):
         for name in COUNTERS:
             if name.startswith("rx_") and name[3:] in ("fcs", "runt", "oversize"):
                 attr = {"fcs": "fcs_errors", "runt": "runts", "oversize": "oversize"}[name[3:]]
-                m.d.comb += getattr(self, name).eq(sum(getattr(rx, attr) for rx in rxs))
+                # Sum of the ports' saturating counters, clamped so that it cannot wrap.
+                total = sum(getattr(rx, attr) for rx in rxs)
+                top = (1 << len(getattr(self, name))) - 1
+                m.d.comb += getattr(self, name).eq(Mux(total > top, top, total) if P > 1
+                                                   else total)
             else:
                 ev = Cat(*[getattr(lane, name) for lane in self.lanes])
-                m.d.sync += getattr(self, name).eq(
-                    getattr(self, name) + sum(ev[p] for p in range(P)))
+                saturating_add(m, getattr(self, name), sum(ev[p] for p in range(P)))
         return m
