@@ -66,7 +66,23 @@ def test_more_chips_more_tokens():
 
 
 def test_prototype_preset_is_the_rtl():
-    assert PROTOTYPE.macs_per_cycle("fp4") == 2 * PROTOTYPE.macs_per_cycle("fp8")
+    # The preset is derived from the default cluster's parameter object and the
+    # hardware classes' latencies, not typed again.
+    from hw.cluster import ClusterParams
+    from hw.ttu.array import PIPELINE_LATENCY
+    from sim.perf.config import prototype, ttu_k_of
+    p = ClusterParams()
+    assert (PROTOTYPE.ttu_rows, PROTOTYPE.tvp_lanes) == (p.tile.n, p.tile.n)
+    assert PROTOTYPE.tiles_per_cluster == p.n_tiles
+    assert PROTOTYPE.tile_sram_bytes == p.tile.sram_size
+    assert PROTOTYPE.dma_bytes_per_cycle == p.tile.word_bytes
+    assert PROTOTYPE.ttu_pe_latency == PIPELINE_LATENCY
+    # The tile's TTU is unpacked (FP4 = FP8 rate); a packed TTU doubles the narrow formats.
+    assert PROTOTYPE.macs_per_cycle("fp4") == PROTOTYPE.macs_per_cycle("fp8")
+    assert ttu_k_of(("fp8_e4m3", "fp4_e2m1"), packed=True) == dict(fp4=2, fp6=1, fp8=1, bf16=1)
+    # A bigger tile changes the preset with it.
+    big = prototype(p.replace(tile=p.tile.replace(n=8)))
+    assert big.ttu_rows == 8 and big.macs_per_cycle("fp8") == 4 * PROTOTYPE.macs_per_cycle("fp8")
 
 
 def test_bad_arguments_named():
@@ -82,9 +98,16 @@ def _predict(entry):
     """The prototype preset's prediction for one ``docs/measured.json`` entry."""
     kind = entry["kind"]
     if kind == "dma_copy":
-        return dma_copy_cycles(entry["bytes"], PROTOTYPE)
+        # Measured on the DMA bench's engine (sim.rtl.blocks.DMA_PARAMS), not the tile's.
+        from sim.rtl.blocks import DMA_PARAMS
+        return dma_copy_cycles(entry["bytes"], PROTOTYPE.with_(
+            dma_bytes_per_cycle=DMA_PARAMS["data_width"] // 8))
     if kind == "ttu_gemm":
+        # The standalone TTU of the bench: every format, narrow ones packed two per lane.
+        from hw.common.mx import ALL_FORMATS
+        from sim.perf.config import ttu_k_of
         chip = PROTOTYPE.with_(ttu_rows=entry["rows"], ttu_cols=entry["cols"],
+                               ttu_k=ttu_k_of(ALL_FORMATS, packed=True),
                                ttu_fill_cycles=entry["rows"] + entry["cols"] + PROTOTYPE.ttu_pe_latency)
         return ttu_gemm_cycles(entry["m"], entry["n"], entry["k"], chip, fmt=entry["fmt"])
     if kind == "nic_message":

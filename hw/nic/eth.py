@@ -16,6 +16,7 @@ CRC_POLY_REFLECTED = 0xEDB88320
 #: Register value after a good frame *and* its FCS went through the CRC.
 CRC_RESIDUE = 0xDEBB20E3
 MIN_FRAME = 64  # bytes on the wire including FCS
+FCS_BYTES = 4   # the IEEE CRC-32, least significant byte first
 
 
 def _crc_step_int(crc, byte):

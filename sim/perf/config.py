@@ -132,6 +132,8 @@ def prototype(cluster=None, *, clock_hz=100e6):
     they are checked against.
     """
     from hw.cluster import ClusterParams
+    from hw.nic.atl_header import ETH_HDR_BYTES, HEADER_BYTES
+    from hw.nic.eth import FCS_BYTES, MIN_FRAME
     from hw.ttu.array import PIPELINE_LATENCY
     cluster = ClusterParams() if cluster is None else cluster
     tile = cluster.tile
@@ -181,10 +183,12 @@ def prototype(cluster=None, *, clock_hz=100e6):
         dma_gap_cycles=2,
         # hw.noc router: route + VC/switch allocation + link register (docs/noc.md).
         noc_hop_cycles=3,
-        # hw.nic: the 16-word header is written into the retransmit buffer before a
-        # frame leaves; EthRx stores and forwards a whole frame; 42 cycles of
+        # hw.nic: the ATL header is written into the retransmit buffer a byte a cycle
+        # before a frame leaves; EthRx stores and forwards a whole frame; 42 cycles of
         # post/receive/placement pipeline measured on the 8-byte message (docs/atl.md).
-        nic_header_cycles=16,
+        nic_frame_overhead_bytes=ETH_HDR_BYTES + HEADER_BYTES + FCS_BYTES,
+        nic_min_frame_bytes=MIN_FRAME,
+        nic_header_cycles=HEADER_BYTES,
         nic_fixed_cycles=42,
     )
 
