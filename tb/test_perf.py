@@ -66,7 +66,24 @@ def test_more_chips_more_tokens():
 
 
 def test_prototype_preset_is_the_rtl():
-    assert PROTOTYPE.macs_per_cycle("fp4") == 2 * PROTOTYPE.macs_per_cycle("fp8")
+    # The preset is derived from the default cluster's parameter object and the
+    # hardware classes' latencies, not typed again.
+    from hw.cluster import ClusterParams
+    from hw.ttu.array import PIPELINE_LATENCY
+    from sim.perf.config import prototype, ttu_k_of
+    p = ClusterParams()
+    assert (PROTOTYPE.ttu_rows, PROTOTYPE.tvp_lanes) == (p.tile.n, p.tile.n)
+    assert PROTOTYPE.tiles_per_cluster == p.n_tiles
+    assert PROTOTYPE.tile_sram_bytes == p.tile.sram_size
+    assert PROTOTYPE.cluster_sram_bytes == p.sram_size
+    assert PROTOTYPE.dma_bytes_per_cycle == p.tile.word_bytes
+    assert PROTOTYPE.ttu_pe_latency == PIPELINE_LATENCY
+    # The tile's TTU is unpacked (FP4 = FP8 rate); a packed TTU doubles the narrow formats.
+    assert PROTOTYPE.macs_per_cycle("fp4") == PROTOTYPE.macs_per_cycle("fp8")
+    assert ttu_k_of(("fp8_e4m3", "fp4_e2m1"), packed=True) == dict(fp4=2, fp6=1, fp8=1, bf16=1)
+    # A bigger tile changes the preset with it.
+    big = prototype(p.replace(tile=p.tile.replace(n=8)))
+    assert big.ttu_rows == 8 and big.macs_per_cycle("fp8") == 4 * PROTOTYPE.macs_per_cycle("fp8")
 
 
 def test_bad_arguments_named():
@@ -82,9 +99,14 @@ def _predict(entry):
     """The prototype preset's prediction for one ``docs/measured.json`` entry."""
     kind = entry["kind"]
     if kind == "dma_copy":
-        return dma_copy_cycles(entry["bytes"], PROTOTYPE)
+        # Measured on the DMA bench's engine (64-bit data path: 8 bytes a cycle), not the tile's.
+        return dma_copy_cycles(entry["bytes"], PROTOTYPE.with_(dma_bytes_per_cycle=8))
     if kind == "ttu_gemm":
+        # The standalone TTU of the bench: every format, narrow ones packed two per lane.
+        from hw.common.mx import ALL_FORMATS
+        from sim.perf.config import ttu_k_of
         chip = PROTOTYPE.with_(ttu_rows=entry["rows"], ttu_cols=entry["cols"],
+                               ttu_k=ttu_k_of(ALL_FORMATS, packed=True),
                                ttu_fill_cycles=entry["rows"] + entry["cols"] + PROTOTYPE.ttu_pe_latency)
         return ttu_gemm_cycles(entry["m"], entry["n"], entry["k"], chip, fmt=entry["fmt"])
     if kind == "nic_message":
@@ -147,3 +169,139 @@ def test_prediction_check_can_fail():
     # The check above is not vacuous: a model with the wrong DMA rate misses by far more than 5 %.
     slow = PROTOTYPE.with_(dma_bytes_per_cycle=PROTOTYPE.dma_bytes_per_cycle // 2)
     assert dma_copy_cycles(4096, slow) > 1.05 * dma_copy_cycles(4096, PROTOTYPE)
+
+
+# --- Maia 200: published figures, tiling search, collectives, sweep, bad input (issue 22) ---
+
+@pytest.fixture(scope="module")
+def comparison_rows():
+    from sim.perf.compare import comparison
+    return comparison()
+
+
+def test_published_gemm_utilisation_within_5_percent(comparison_rows):
+    # "96 % (FP8) and 99.7 % (BF16) of peak": every GEMM row of the comparison within 5 %.
+    rows = [r for r in comparison_rows if r["kind"] == "gemm"]
+    assert {r["key"] for r in rows} == {"gemm_fp8", "gemm_bf16"}
+    for r in rows:
+        assert r["within"], r
+        assert abs(r["ratio"] - 1) <= 0.05
+
+
+def test_published_allreduce_within_15_percent(comparison_rows):
+    rows = [r for r in comparison_rows if r["key"] == "allreduce"]
+    assert rows and all(abs(r["ratio"] - 1) <= 0.15 for r in rows), rows
+
+
+def test_comparison_rows_that_miss_say_why(comparison_rows):
+    # Rows outside their target are printed as missed with the reason; the table has them all.
+    from sim.perf.compare import comparison_table
+    table = comparison_table(comparison_rows)
+    for r in comparison_rows:
+        if not r["within"]:
+            assert r["note"].startswith("Misses"), r
+    assert table.count("\n") == len(comparison_rows) + 2
+    assert "**missed**" in table or all(r["within"] for r in comparison_rows)
+
+
+def test_mutant_without_writeback_overlap_misses_the_gemm_target():
+    # The comparison can fail: without overlapped C write-back (every wave waits for its
+    # drain and write-back, as the old model did) the FP8 GEMM misses the 5 % target.
+    from sim.perf.compare import comparison
+    fp8 = [r for r in comparison(overlap_writeback=False) if r["key"] == "gemm_fp8"]
+    assert any(not r["within"] for r in fp8), fp8
+
+
+def test_tiling_is_searched_within_the_srams():
+    from sim.perf.config import ELEMENT_BITS
+    from sim.perf.tiling import Tiling
+    g = gemm(4096, 4096, 4096, MAIA200, fmt="fp8")
+    t = g["tiling"]
+    mt, nt, kt = t.block
+    b = ELEMENT_BITS["fp8"] / 8
+    need = 2 * (mt + nt) * kt * b + 4 * mt * nt * (kt < 4096) + 2 * mt * nt * 2
+    assert need <= MAIA200.tile_sram_bytes
+    assert mt % 32 == 0 and nt % 32 == 0
+    # The old model's choice (512 x 512 blocks, 8 TTU steps of K, 2 waves over 40 tiles,
+    # no pinning) is slower than the searched one.
+    old = Tiling((2, 2), (2, 5), (512, 512, 256), (2, 1), "-")
+    assert gemm(4096, 4096, 4096, MAIA200, fmt="fp8", tiling=old)["cycles"] > 1.1 * g["cycles"]
+
+
+def test_closed_form_follows_the_replay():
+    # The closed form (used for the search, and for GEMMs too long to replay) stays
+    # within 3 % of the step-by-step replay of the same tiling.
+    import sim.perf.tiling as tiling
+    g = gemm(4096, 4096, 4096, MAIA200, fmt="fp8")
+    (gm, gn), (tr, tc) = g["tiling"].cluster_grid, g["tiling"].tile_grid
+    mt, nt, kt = g["tiling"].block
+    est, _, _ = tiling._estimate(4096, 4096, 4096, MAIA200, "fp8", "bf16", True, True,
+                                 (gm, gn, tr, tc), [mt], [nt], [kt], g["tiling"].pin)
+    assert abs(float(est.ravel()[0]) / g["cycles"] - 1) <= 0.03
+
+
+def test_collectives_choose_the_algorithm_the_topology_suits():
+    from sim.perf.collective import allreduce, alltoall
+    quad = allreduce(2**30, MAIA200, 4)
+    big = allreduce(2**30, MAIA200, 64)
+    assert quad["algorithm"] == "direct" and quad["topology"] == "FCQ"
+    assert big["algorithm"] == "hierarchical" and big["candidates"]["ring"] > big["seconds"]
+    # Bus bandwidth never exceeds the ports' payload rate.
+    rate = MAIA200.nic_ports * MAIA200.port_payload_bytes_per_s()
+    for r in (quad, big, alltoall(2**30, MAIA200, 4), alltoall(2**30, MAIA200, 64)):
+        assert r["busbw"] <= rate * 1.0001
+
+
+def test_attention_prefill_and_decode():
+    from sim.perf.model import attention
+    dec = attention(64, 64, 1, 4096, 128, MAIA200, kv_heads=8)
+    pre = attention(1, 64, 4096, 4096, 128, MAIA200, kv_heads=8)
+    # Decode reads the whole KV cache: never faster than that read.
+    assert dec["cycles"] >= dec["kv_cycles"]
+    assert pre["macs"] > 10 * dec["macs"]
+
+
+def test_tokens_per_second_at_1_4_and_64_chips():
+    one = tokens_per_second(LLM_70B, MAIA200, batch=64, context=4096, n_chips=1)
+    four = tokens_per_second(LLM_70B, MAIA200, batch=64, context=4096, n_chips=4)
+    many = tokens_per_second(LLM_70B, MAIA200, batch=64, context=4096, n_chips=64)
+    assert one["tokens_per_s"] < four["tokens_per_s"] < many["tokens_per_s"]
+    assert (four["tp"], many["tp"], many["replicas"]) == (4, 4, 16)
+    assert four["allreduce_algorithm"] == "direct"
+
+
+def test_bad_configurations_rejected_by_name():
+    from sim.perf.collective import allreduce
+    for kw, name in ((dict(tile_sram_bytes=4096), "tile_sram_bytes"),
+                     (dict(hbm_bytes_per_s=0), "hbm_bytes_per_s"),
+                     (dict(nic_bits_per_s=0), "nic_bits_per_s"),
+                     (dict(dma_bytes_per_cycle=0), "dma_bytes_per_cycle"),
+                     (dict(clock_hz=-1), "clock_hz"),
+                     (dict(tiles_per_cluster=0), "tiles_per_cluster"),
+                     (dict(fcq_ports_per_peer=10), "fcq_ports_per_peer")):
+        with pytest.raises(ValueError, match=name):
+            MAIA200.with_(**kw)
+    with pytest.raises(ValueError, match="n_chips"):
+        allreduce(2**20, MAIA200, 6)
+    with pytest.raises(ValueError, match="hbm_capacity_bytes"):
+        tokens_per_second(LLM_70B, MAIA200, batch=4096, context=32768, n_chips=1)
+
+
+def test_sweep_writes_table_and_png(tmp_path):
+    from sim.perf.__main__ import main
+    out = tmp_path / "hbm"
+    assert main(["sweep", "hbm", "3.5", "7", "14", "--gemm", "1024x1024x1024", "--out", str(out)]) == 0
+    md, png = out / "sweep_hbm.md", out / "sweep_hbm.png"
+    rows = [l for l in md.read_text().splitlines() if l.startswith("| ") and l[2].isdigit()]
+    assert len(rows) == 3
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_bad_input_one_line_nonzero(capsys):
+    from sim.perf.__main__ import main
+    for argv, name in ((["sweep", "ttu_m", "32"], "ttu_m"),
+                       (["sweep", "tile_sram", "1k"], "tile_sram_bytes"),
+                       (["sweep", "hbm", "0"], "hbm_bytes_per_s")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and name in err and "Traceback" not in err, err
