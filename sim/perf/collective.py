@@ -23,9 +23,11 @@ fastest of those that apply and names it):
   reduce-scatter in the quad (direct links), an all-reduce of the chip's
   quarter across the ``q`` quads over the tier-2 ports (direct reduce-scatter +
   all-gather through the switch, with the chips of the same quad position),
-  all-gather in the quad; the phases are pipelined over chunks so the time is
-  the busier of the two tiers. All-to-all = every chip sends ``S/n`` to every
-  chip, quad peers over the direct links, the rest over the tier-2 ports.
+  all-gather in the quad; the phases are pipelined over chunks. All-to-all =
+  every chip sends ``S/n`` to every chip. In both, bytes for another quad can
+  only take the tier-2 ports, bytes for a quad peer take the direct ports or,
+  when those are the busier, the tier-2 ports through the switch: the time is
+  ``max(remote / tier2, (local + remote) / all ports)``.
 
 Bandwidths are reported as ``algbw = S / time`` and as NCCL's bus bandwidth
 (``busbw``: all-reduce ``algbw * 2(n-1)/n``, all-to-all ``algbw * (n-1)/n``),
@@ -77,6 +79,14 @@ def _pick(kind, nbytes, n, times, algorithm, quad):
     return _result(kind, nbytes, n, times[best], best, times, quad)
 
 
+def _two_commodity(local, remote, direct, up):
+    """Least time to send ``local`` bytes to quad peers (direct ports, or tier-2 ports
+    through the switch) and ``remote`` bytes to other quads (tier-2 ports only)."""
+    if up == 0:
+        return float("inf")
+    return max(remote / up, (local + remote) / (direct + up))
+
+
 def allreduce(nbytes, chip, n_chips, *, algorithm="auto"):
     """All-reduce of ``nbytes`` per chip over ``n_chips`` (see the module docstring)."""
     _check(nbytes, chip, n_chips)
@@ -90,9 +100,9 @@ def allreduce(nbytes, chip, n_chips, *, algorithm="auto"):
     else:
         quads = n // q
         quarter = nbytes / q
-        tier1 = 2 * quarter / peer                     # reduce-scatter + all-gather in the quad
-        tier2 = 2 * (quads - 1) / quads * quarter / up if up else float("inf")
-        times["hierarchical"] = max(tier1, tier2) + 4 * a
+        tier1 = 2 * (q - 1) * quarter                 # reduce-scatter + all-gather in the quad
+        tier2 = 2 * (quads - 1) / quads * quarter     # all-reduce of the quarter across quads
+        times["hierarchical"] = _two_commodity(tier1, tier2, (q - 1) * peer, up) + 4 * a
         # A ring through every chip crosses a tier-2 port group between quads.
         slowest = min(peer, up) if up else 0
         if slowest:
@@ -110,7 +120,7 @@ def alltoall(nbytes, chip, n_chips, *, algorithm="auto"):
     if n <= q:
         times["direct"] = block / (peer + up / (n - 1)) + a
     else:
-        inside = block / peer                           # each quad peer over its direct ports
-        outside = (n - q) * block / up if up else float("inf")
-        times["hierarchical"] = max(inside, outside) + 2 * a
+        inside = (q - 1) * block                       # blocks for the quad peers
+        outside = (n - q) * block                      # blocks for the other quads' chips
+        times["hierarchical"] = _two_commodity(inside, outside, (q - 1) * peer, up) + 2 * a
     return _pick("alltoall", nbytes, n, times, algorithm, q)
