@@ -235,11 +235,12 @@ def _split(size, block, grid, waves, unit):
 
 
 def gemm(m, n, k, chip, *, fmt="fp8", out_fmt="bf16", broadcast=True, overlap_writeback=True,
-         tiling=None, candidates=6):
+         tiling=None, candidates=24):
     """Predict ``C[m,n] = A[m,k] @ B[k,n]`` on ``chip`` (see the module docstring).
 
     ``tiling`` forces a :class:`Tiling`; else the ``candidates`` best tilings of
-    :func:`search_tiling` are replayed and the fastest is kept.
+    :func:`search_tiling` (by estimate, while their replays stay under
+    ``REPLAY_BUDGET`` steps in all) are replayed and the fastest is kept.
     Returns cycles, seconds, MACs, utilisation (of the chip's peak for ``fmt``),
     compute and memory cycles, the bound, HBM bytes, the tiling and its
     description, and the exposed head (first load) and tail (drain + last
@@ -250,11 +251,19 @@ def gemm(m, n, k, chip, *, fmt="fp8", out_fmt="bf16", broadcast=True, overlap_wr
     if tiling is not None:
         return _replay(m, n, k, chip, tiling, **kw)
     found = search_tiling(m, n, k, chip, top=candidates, **kw)
-    return min((_replay(m, n, k, chip, t, **kw) for t, _ in found), key=lambda r: r["cycles"])
+    kpad, replays, steps = _cap(k, MX_BLOCK), [], 0
+    for t, _ in found:
+        steps += t.waves[0] * t.waves[1] * -(-kpad // t.block[2])
+        if replays and steps > REPLAY_BUDGET:
+            break
+        replays.append(_replay(m, n, k, chip, t, **kw))
+    return min(replays, key=lambda r: r["cycles"])
 
 
 #: Beyond this many pipeline steps :func:`gemm` reports the closed form instead of the replay.
 MAX_REPLAY_STEPS = 20000
+#: Pipeline steps :func:`gemm` replays in all when it compares candidate tilings.
+REPLAY_BUDGET = 60000
 
 
 def _replay(m, n, k, chip, tiling, *, fmt, out_fmt, broadcast, overlap_writeback):
