@@ -74,6 +74,13 @@ def sweep(chip, param, values, *, shape=(4096, 4096, 4096), fmt="fp8", batch=64,
     return rows
 
 
+def show(param, value):
+    """A swept value as the table prints it (SRAM sizes in MiB)."""
+    if param in ("tile_sram", "cluster_sram"):
+        return f"{value / 2**20:.4g} MiB"
+    return f"{value:g}"
+
+
 def table(chip, param, rows, *, shape, fmt, batch, context, n_chips, collective_chips):
     unit = PARAMS[param][0]
     m, n, k = shape
@@ -84,7 +91,7 @@ def table(chip, param, rows, *, shape, fmt, batch, context, n_chips, collective_
              f"| {param} | GEMM utilisation | GEMM TFLOP/s | tokens/s | all-reduce GB/s | "
              "all-to-all GB/s | GEMM tiling |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['value']:g} | {r['gemm_util']:.1%} | {r['gemm_tflops']:,.0f} | "
+        lines.append(f"| {show(param, r['value'])} | {r['gemm_util']:.1%} | {r['gemm_tflops']:,.0f} | "
                      f"{r['tokens_per_s']:,.0f} | {r['allreduce_busbw'] / 1e9:,.0f} | "
                      f"{r['alltoall_busbw'] / 1e9:,.0f} | {r['tiling']} |")
     return "\n".join(lines) + "\n"
