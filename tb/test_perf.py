@@ -268,6 +268,10 @@ def test_tokens_per_second_at_1_4_and_64_chips():
     assert one["tokens_per_s"] < four["tokens_per_s"] < many["tokens_per_s"]
     assert (four["tp"], many["tp"], many["replicas"]) == (4, 4, 16)
     assert four["allreduce_algorithm"] == "direct"
+    # Prefill of a 4096-token prompt: tensor parallel in the FCQ shortens the time to first token.
+    from sim.perf.model import prefill
+    assert prefill(LLM_70B, MAIA200, batch=1, context=4096, n_chips=4)["seconds"] < \
+        prefill(LLM_70B, MAIA200, batch=1, context=4096, n_chips=1)["seconds"]
 
 
 def test_bad_configurations_rejected_by_name():

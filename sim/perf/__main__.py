@@ -11,7 +11,7 @@ import sys
 
 from .collective import allreduce, alltoall
 from .config import presets
-from .model import LLM_70B, attention, decoder_layer, gemm, roofline_points, tokens_per_second
+from .model import LLM_70B, attention, decoder_layer, gemm, prefill, roofline_points, tokens_per_second
 
 #: The stated LLM configuration of the tokens/s table.
 TOKENS_CASES = ((1, 1), (1, 64), (4, 64), (4, 256), (64, 64), (64, 256))
@@ -48,7 +48,16 @@ def report(chip):
     lines += ["", "Decoder layer, decode, batch 64, context 4096, FP4 weights, one chip (cycles): " +
               ", ".join(f"{k} {lay[k]:.0f}" for k in ("qkv", "attn", "out", "mlp_up", "mlp_down", "tvp")) +
               f"; total {lay['seconds'] * 1e6:.1f} us.", ""]
-    lines += [f"Decode tokens/s: {cfg['name']}, FP4 weights, FP8 KV cache, context 4096; tensor "
+    lines += ["Prefill of one 4096-token prompt (FP4 weights, causal attention), tensor parallel in "
+              "one FCQ:", "", "| chips | time to first token (ms) | prompt tokens/s | layer (us) | "
+              "all-reduce per layer (us) | attention bound |", "|---|---|---|---|---|---|"]
+    for n_chips in (1, 4):
+        if n_chips > chip.fcq_size:
+            continue
+        p = prefill(cfg, chip, batch=1, context=4096, n_chips=n_chips)
+        lines.append(f"| {n_chips} | {p['seconds'] * 1e3:.1f} | {p['tokens_per_s']:,.0f} | "
+                     f"{p['layer_s'] * 1e6:.0f} | {p['allreduce_s_per_layer'] * 1e6:.1f} | {p['attn_bound']} |")
+    lines += ["", f"Decode tokens/s: {cfg['name']}, FP4 weights, FP8 KV cache, context 4096; tensor "
               "parallel inside one FCQ (up to 4 chips), data-parallel replicas of 4 chips beyond "
               "(batch per replica):", "",
               "| chips | TP x replicas | batch | tokens/s | step (ms) | all-reduce per layer (us) | "

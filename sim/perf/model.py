@@ -19,7 +19,7 @@ from .tiling import gemm
 
 __all__ = ["pipeline_cycles", "ttu_gemm_cycles", "dma_copy_cycles", "noc_packet_cycles",
            "nic_message_cycles", "nic_transfer_cycles", "gemm", "batched_gemm", "attention",
-           "decoder_layer", "tokens_per_second", "roofline_points", "LLM_70B"]
+           "decoder_layer", "tokens_per_second", "prefill", "roofline_points", "LLM_70B"]
 
 
 def pipeline_cycles(loads, computes, *, buffers=2):
@@ -266,6 +266,22 @@ def tokens_per_second(cfg, chip, *, batch, context, n_chips=1, tp=None, fmt="fp4
             "allreduce_s_per_layer": ar, "allreduce_algorithm": algorithm, "batch": batch,
             "context": context, "n_chips": n_chips, "tp": tp, "replicas": replicas,
             "hbm_bytes_per_chip": weights + kv, "attn_bound": layer["attn_bound"]}
+
+
+def prefill(cfg, chip, *, batch, context, n_chips=1, fmt="fp4", kv_fmt="fp8"):
+    """Prefill of ``batch`` prompts of ``context`` tokens, tensor parallel over ``n_chips``
+    (at most one FCQ): every layer's GEMMs on ``batch x context`` tokens, causal attention,
+    two all-reduces of ``batch x context x d_model`` BF16. Returns the time to first token
+    and the prompt tokens per second."""
+    from .collective import allreduce
+    if not isinstance(n_chips, int) or not 1 <= n_chips <= chip.fcq_size:
+        raise ValueError(f"n_chips must be 1..{chip.fcq_size} (one FCQ), not {n_chips!r}")
+    layer = decoder_layer(cfg, chip, batch=batch, context=context, phase="prefill", fmt=fmt,
+                          tp=n_chips, kv_fmt=kv_fmt)
+    ar = 2 * allreduce(batch * context * cfg["d_model"] * 2, chip, n_chips)["seconds"] if n_chips > 1 else 0.0
+    total = cfg["layers"] * (layer["seconds"] + ar)
+    return {"seconds": total, "tokens_per_s": batch * context / total, "layer_s": layer["seconds"],
+            "allreduce_s_per_layer": ar, "attn_bound": layer["attn_bound"]}
 
 
 def roofline_points(chip, fmt):
