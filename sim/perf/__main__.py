@@ -81,8 +81,9 @@ def report(chip):
             ar, a2a = allreduce(2**30, chip, n), alltoall(2**30, chip, n)
         except ValueError:
             continue
-        lines.append(f"| {n} | {ar['topology']} | {ar['busbw'] / 1e9:,.0f} | {ar['algorithm']} | "
-                     f"{a2a['busbw'] / 1e9:,.0f} | {a2a['algorithm']} |")
+        gb = lambda x: f"{x / 1e9:,.0f}" if x >= 1e10 else f"{x / 1e9:.3g}"
+        lines.append(f"| {n} | {ar['topology']} | {gb(ar['busbw'])} | {ar['algorithm']} | "
+                     f"{gb(a2a['busbw'])} | {a2a['algorithm']} |")
     return "\n".join(lines) + "\n"
 
 

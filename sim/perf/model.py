@@ -69,6 +69,8 @@ def dma_copy_cycles(nbytes, chip):
     """Cycles of one DMA descriptor moving ``nbytes`` at ``dma_bytes_per_cycle``."""
     if not isinstance(nbytes, int) or nbytes < 1:
         raise ValueError(f"nbytes must be a positive integer, not {nbytes!r}")
+    if chip.dma_bytes_per_cycle is None:
+        raise ValueError(f"dma_bytes_per_cycle of {chip.name!r} is not set (no DMA rate to time a copy by)")
     return math.ceil(nbytes / chip.dma_bytes_per_cycle) + chip.dma_latency_cycles
 
 
