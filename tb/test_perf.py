@@ -75,7 +75,6 @@ def test_prototype_preset_is_the_rtl():
     assert (PROTOTYPE.ttu_rows, PROTOTYPE.tvp_lanes) == (p.tile.n, p.tile.n)
     assert PROTOTYPE.tiles_per_cluster == p.n_tiles
     assert PROTOTYPE.tile_sram_bytes == p.tile.sram_size
-    assert PROTOTYPE.cluster_sram_bytes == p.sram_size
     assert PROTOTYPE.dma_bytes_per_cycle == p.tile.word_bytes
     assert PROTOTYPE.ttu_pe_latency == PIPELINE_LATENCY
     # The tile's TTU is unpacked (FP4 = FP8 rate); a packed TTU doubles the narrow formats.
@@ -210,6 +209,12 @@ def test_mutant_without_writeback_overlap_misses_the_gemm_target():
     from sim.perf.compare import comparison
     fp8 = [r for r in comparison(overlap_writeback=False) if r["key"] == "gemm_fp8"]
     assert any(not r["within"] for r in fp8), fp8
+
+
+def test_prototype_cluster_sram_is_the_rtl():
+    # The prototype's cluster SRAM (what the GEMM search may pin panels in) is the cluster's.
+    from hw.cluster import ClusterParams
+    assert PROTOTYPE.cluster_sram_bytes == ClusterParams().sram_size
 
 
 def test_tiling_is_searched_within_the_srams():
