@@ -292,6 +292,9 @@ def test_bad_configurations_rejected_by_name():
             MAIA200.with_(**kw)
     with pytest.raises(ValueError, match="n_chips"):
         allreduce(2**20, MAIA200, 6)
+    from sim.perf.tiling import Tiling
+    with pytest.raises(ValueError, match="tile_sram_bytes"):
+        gemm(4096, 4096, 4096, MAIA200, tiling=Tiling((2, 2), (2, 5), (1024, 1024, 1024), (1, 1), "-"))
     with pytest.raises(ValueError, match="hbm_capacity_bytes"):
         tokens_per_second(LLM_70B, MAIA200, batch=4096, context=32768, n_chips=1)
 

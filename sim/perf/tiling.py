@@ -29,8 +29,8 @@ hierarchy would cut it:
 The search enumerates the grids, blocks (every block size that changes the
 number of waves, up to what the tile SRAM holds), K chunks and pinning
 choices that fit the tile and cluster SRAM, estimates each in closed form
-(numpy), and replays the best one step by step with
-:func:`sim.perf.model.pipeline_cycles` (the reported cycles).
+(numpy), and replays the best ones step by step with
+:func:`sim.perf.model.pipeline_cycles`; the fastest replay is reported.
 """
 import math
 from dataclasses import dataclass
@@ -266,11 +266,36 @@ MAX_REPLAY_STEPS = 20000
 REPLAY_BUDGET = 60000
 
 
+def _check_tiling(m, n, k, chip, t, fmt, out_fmt, overlap_writeback):
+    """A forced tiling must cover C with the chip's tiles and fit both SRAMs."""
+    (gm, gn), (tr, tc), (mt, nt, kt), (wm, wn) = t.cluster_grid, t.tile_grid, t.block, t.waves
+    if gm * gn != chip.clusters or tr * tc != chip.tiles_per_cluster:
+        raise ValueError(f"tiling grids {gm}x{gn} clusters, {tr}x{tc} tiles do not match the chip's "
+                         f"clusters={chip.clusters}, tiles_per_cluster={chip.tiles_per_cluster}")
+    if mt % chip.ttu_rows or nt % chip.ttu_cols or kt % MX_BLOCK or min(mt, nt, kt) < 1:
+        raise ValueError(f"tiling block {mt}x{nt}, K chunk {kt}: whole TTU tiles and MX blocks")
+    if wm * gm * tr * mt < m or wn * gn * tc * nt < n:
+        raise ValueError(f"tiling waves {wm}x{wn} of {mt}x{nt} blocks do not cover {m}x{n}")
+    if t.pin not in ("A", "B", "-"):
+        raise ValueError(f"tiling pin must be 'A', 'B' or '-', not {t.pin!r}")
+    b, ob = ELEMENT_BITS[fmt] / 8, ELEMENT_BITS[out_fmt] / 8
+    need = (2 * (mt + nt) * kt * b + (4 * mt * nt if kt < _cap(k, MX_BLOCK) else 0)
+            + (2 if overlap_writeback else 1) * mt * nt * ob)
+    if need > chip.tile_sram_bytes:
+        raise ValueError(f"tile_sram_bytes={chip.tile_sram_bytes} cannot hold the tiling's block "
+                         f"({need:.0f} bytes)")
+    panel = {"A": 2 * tr * mt * k * b, "B": 2 * tc * nt * k * b, "-": 0}[t.pin]
+    if panel > chip.cluster_sram_bytes:
+        raise ValueError(f"cluster_sram_bytes={chip.cluster_sram_bytes} cannot hold the pinned "
+                         f"{t.pin} panel twice ({panel:.0f} bytes)")
+
+
 def _replay(m, n, k, chip, tiling, *, fmt, out_fmt, broadcast, overlap_writeback):
     """The step-by-step pipeline of one tiling (the cycles :func:`gemm` reports)."""
     from .model import pipeline_cycles
     (gm, gn), (tr, tc), (mt, nt, kt), (wm, wn) = (tiling.cluster_grid, tiling.tile_grid,
                                                   tiling.block, tiling.waves)
+    _check_tiling(m, n, k, chip, tiling, fmt, out_fmt, overlap_writeback)
     if wm * wn * -(-_cap(k, MX_BLOCK) // kt) > MAX_REPLAY_STEPS:
         est, _, _ = _estimate(m, n, k, chip, fmt, out_fmt, broadcast, overlap_writeback,
                               (gm, gn, tr, tc), [mt], [nt], [kt], tiling.pin)
