@@ -170,3 +170,152 @@ def test_prediction_check_can_fail():
     # The check above is not vacuous: a model with the wrong DMA rate misses by far more than 5 %.
     slow = PROTOTYPE.with_(dma_bytes_per_cycle=PROTOTYPE.dma_bytes_per_cycle // 2)
     assert dma_copy_cycles(4096, slow) > 1.05 * dma_copy_cycles(4096, PROTOTYPE)
+
+
+# --- Maia 200: published figures, tiling search, collectives, sweep, bad input (issue 22) ---
+
+@pytest.fixture(scope="module")
+def comparison_rows():
+    from sim.perf.compare import comparison
+    return comparison()
+
+
+def test_published_gemm_utilisation_within_5_percent(comparison_rows):
+    # "96 % (FP8) and 99.7 % (BF16) of peak": every GEMM row of the comparison within 5 %.
+    rows = [r for r in comparison_rows if r["kind"] == "gemm"]
+    assert {r["key"] for r in rows} == {"gemm_fp8", "gemm_bf16"}
+    for r in rows:
+        assert r["within"], r
+        assert abs(r["ratio"] - 1) <= 0.05
+
+
+def test_published_allreduce_within_15_percent(comparison_rows):
+    rows = [r for r in comparison_rows if r["key"] == "allreduce"]
+    assert rows and all(abs(r["ratio"] - 1) <= 0.15 for r in rows), rows
+
+
+def test_comparison_rows_that_miss_say_why(comparison_rows):
+    # Rows outside their target are printed as missed with the reason; the table has them all.
+    from sim.perf.compare import comparison_table
+    table = comparison_table(comparison_rows)
+    for r in comparison_rows:
+        if not r["within"]:
+            assert r["note"].startswith("Misses"), r
+    assert table.count("\n") == len(comparison_rows) + 2
+    assert "**missed**" in table or all(r["within"] for r in comparison_rows)
+
+
+def test_mutant_without_writeback_overlap_misses_the_gemm_target():
+    # The comparison can fail: without overlapped C write-back (every wave waits for its
+    # drain and write-back, as the old model did) the FP8 GEMM misses the 5 % target.
+    from sim.perf.compare import comparison
+    fp8 = [r for r in comparison(overlap_writeback=False) if r["key"] == "gemm_fp8"]
+    assert any(not r["within"] for r in fp8), fp8
+
+
+def test_prototype_cluster_sram_is_the_rtl():
+    # The prototype's cluster SRAM (what the GEMM search may pin panels in) is the cluster's.
+    from hw.cluster import ClusterParams
+    assert PROTOTYPE.cluster_sram_bytes == ClusterParams().sram_size
+
+
+def test_tiling_is_searched_within_the_srams():
+    from sim.perf.config import ELEMENT_BITS
+    from sim.perf.tiling import Tiling
+    g = gemm(4096, 4096, 4096, MAIA200, fmt="fp8")
+    t = g["tiling"]
+    mt, nt, kt = t.block
+    b = ELEMENT_BITS["fp8"] / 8
+    need = 2 * (mt + nt) * kt * b + 4 * mt * nt * (kt < 4096) + 2 * mt * nt * 2
+    assert need <= MAIA200.tile_sram_bytes
+    assert mt % 32 == 0 and nt % 32 == 0
+    # The old model's choice (512 x 512 blocks, 8 TTU steps of K, 2 waves over 40 tiles,
+    # no pinning) is slower than the searched one.
+    old = Tiling((2, 2), (2, 5), (512, 512, 256), (2, 1), "-")
+    assert gemm(4096, 4096, 4096, MAIA200, fmt="fp8", tiling=old)["cycles"] > 1.1 * g["cycles"]
+
+
+def test_closed_form_follows_the_replay():
+    # The closed form (used for the search, and for GEMMs too long to replay) stays
+    # within 3 % of the step-by-step replay of the same tiling.
+    import sim.perf.tiling as tiling
+    g = gemm(4096, 4096, 4096, MAIA200, fmt="fp8")
+    (gm, gn), (tr, tc) = g["tiling"].cluster_grid, g["tiling"].tile_grid
+    mt, nt, kt = g["tiling"].block
+    est, _, _ = tiling._estimate(4096, 4096, 4096, MAIA200, "fp8", "bf16", True, True,
+                                 (gm, gn, tr, tc), [mt], [nt], [kt], g["tiling"].pin)
+    assert abs(float(est.ravel()[0]) / g["cycles"] - 1) <= 0.03
+
+
+def test_collectives_choose_the_algorithm_the_topology_suits():
+    from sim.perf.collective import allreduce, alltoall
+    quad = allreduce(2**30, MAIA200, 4)
+    big = allreduce(2**30, MAIA200, 64)
+    assert quad["algorithm"] == "direct" and quad["topology"] == "FCQ"
+    assert big["algorithm"] == "hierarchical" and big["candidates"]["ring"] > big["seconds"]
+    # Bus bandwidth never exceeds the ports' payload rate.
+    rate = MAIA200.nic_ports * MAIA200.port_payload_bytes_per_s()
+    for r in (quad, big, alltoall(2**30, MAIA200, 4), alltoall(2**30, MAIA200, 64)):
+        assert r["busbw"] <= rate * 1.0001
+
+
+def test_attention_prefill_and_decode():
+    from sim.perf.model import attention
+    dec = attention(64, 64, 1, 4096, 128, MAIA200, kv_heads=8)
+    pre = attention(1, 64, 4096, 4096, 128, MAIA200, kv_heads=8)
+    # Decode reads the whole KV cache: never faster than that read.
+    assert dec["cycles"] >= dec["kv_cycles"]
+    assert pre["macs"] > 10 * dec["macs"]
+
+
+def test_tokens_per_second_at_1_4_and_64_chips():
+    one = tokens_per_second(LLM_70B, MAIA200, batch=64, context=4096, n_chips=1)
+    four = tokens_per_second(LLM_70B, MAIA200, batch=64, context=4096, n_chips=4)
+    many = tokens_per_second(LLM_70B, MAIA200, batch=64, context=4096, n_chips=64)
+    assert one["tokens_per_s"] < four["tokens_per_s"] < many["tokens_per_s"]
+    assert (four["tp"], many["tp"], many["replicas"]) == (4, 4, 16)
+    assert four["allreduce_algorithm"] == "direct"
+    # Prefill of a 4096-token prompt: tensor parallel in the FCQ shortens the time to first token.
+    from sim.perf.model import prefill
+    assert prefill(LLM_70B, MAIA200, batch=1, context=4096, n_chips=4)["seconds"] < \
+        prefill(LLM_70B, MAIA200, batch=1, context=4096, n_chips=1)["seconds"]
+
+
+def test_bad_configurations_rejected_by_name():
+    from sim.perf.collective import allreduce
+    for kw, name in ((dict(tile_sram_bytes=4096), "tile_sram_bytes"),
+                     (dict(hbm_bytes_per_s=0), "hbm_bytes_per_s"),
+                     (dict(nic_bits_per_s=0), "nic_bits_per_s"),
+                     (dict(dma_bytes_per_cycle=0), "dma_bytes_per_cycle"),
+                     (dict(clock_hz=-1), "clock_hz"),
+                     (dict(tiles_per_cluster=0), "tiles_per_cluster"),
+                     (dict(fcq_ports_per_peer=10), "fcq_ports_per_peer")):
+        with pytest.raises(ValueError, match=name):
+            MAIA200.with_(**kw)
+    with pytest.raises(ValueError, match="n_chips"):
+        allreduce(2**20, MAIA200, 6)
+    from sim.perf.tiling import Tiling
+    with pytest.raises(ValueError, match="tile_sram_bytes"):
+        gemm(4096, 4096, 4096, MAIA200, tiling=Tiling((2, 2), (2, 5), (1024, 1024, 1024), (1, 1), "-"))
+    with pytest.raises(ValueError, match="hbm_capacity_bytes"):
+        tokens_per_second(LLM_70B, MAIA200, batch=4096, context=32768, n_chips=1)
+
+
+def test_sweep_writes_table_and_png(tmp_path):
+    from sim.perf.__main__ import main
+    out = tmp_path / "hbm"
+    assert main(["sweep", "hbm", "3.5", "7", "14", "--gemm", "1024x1024x1024", "--out", str(out)]) == 0
+    md, png = out / "sweep_hbm.md", out / "sweep_hbm.png"
+    rows = [l for l in md.read_text().splitlines() if l.startswith("| ") and l[2].isdigit()]
+    assert len(rows) == 3
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_bad_input_one_line_nonzero(capsys):
+    from sim.perf.__main__ import main
+    for argv, name in ((["sweep", "ttu_m", "32"], "ttu_m"),
+                       (["sweep", "tile_sram", "1k"], "tile_sram_bytes"),
+                       (["sweep", "hbm", "0"], "hbm_bytes_per_s")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and name in err and "Traceback" not in err, err

@@ -15,10 +15,11 @@ plain dicts of numbers so reports and tests can read them.
 import math
 
 from .config import ELEMENT_BITS
+from .tiling import gemm
 
 __all__ = ["pipeline_cycles", "ttu_gemm_cycles", "dma_copy_cycles", "noc_packet_cycles",
-           "nic_message_cycles", "nic_transfer_cycles", "gemm", "attention", "decoder_layer", "tokens_per_second",
-           "roofline_points", "LLM_70B"]
+           "nic_message_cycles", "nic_transfer_cycles", "gemm", "batched_gemm", "attention",
+           "decoder_layer", "tokens_per_second", "prefill", "roofline_points", "LLM_70B"]
 
 
 def pipeline_cycles(loads, computes, *, buffers=2):
@@ -46,87 +47,6 @@ def _bytes(elements, fmt):
     return elements * ELEMENT_BITS[fmt] / 8
 
 
-def _block_sizes(m, n, k, chip, fmt):
-    """Largest (Mb, Nb) C block, multiples of the TTU shape, that fits a tile's SRAM.
-
-    Reuse (MACs per byte loaded) grows with Mb and Nb, not with the K chunk,
-    so Kb is fixed at 8 TTU steps and Mb, Nb double in turn while two buffers
-    of the A and B chunks (double buffering) plus the FP32 accumulators of
-    the C block fit in ``tile_sram_bytes``.
-    """
-    rows, cols, kc = chip.ttu_rows, chip.ttu_cols, chip.ttu_k[fmt]
-    cap = lambda x, unit: max(unit, math.ceil(x / unit) * unit)
-    kb = min(cap(k, kc), 8 * kc)
-    n_blocks = lambda mb, nb: math.ceil(m / mb) * math.ceil(n / nb)
-    # Never grow blocks so far that tiles go idle.
-    enough = min(chip.tiles, n_blocks(rows, cols))
-    fits = lambda mb, nb: (2 * _bytes(mb * kb + kb * nb, fmt) + 4 * mb * nb <= chip.tile_sram_bytes
-                           and n_blocks(mb, nb) >= enough)
-    mb, nb = rows, cols
-    grew = True
-    while grew:
-        grew = False
-        for which in ("m", "n"):
-            tm = min(2 * mb, cap(m, rows)) if which == "m" else mb
-            tn = min(2 * nb, cap(n, cols)) if which == "n" else nb
-            if (tm, tn) != (mb, nb) and fits(tm, tn):
-                mb, nb, grew = tm, tn, True
-    return mb, nb, kb
-
-
-def gemm(m, n, k, chip, *, fmt="fp8", out_fmt="bf16", broadcast=True):
-    """Predict ``C[m,n] = A[m,k] @ B[k,n]`` on ``chip``.
-
-    Each tile computes C blocks of ``Mb x Nb`` (sized by :func:`_block_sizes`),
-    stepping through K in chunks of ``Kb``: load the A and B chunks (double
-    buffered) while the TTU computes the previous ones, write C at the end of
-    a block. With ``broadcast``, tiles of a cluster that work on different M
-    blocks of the same B columns receive B by one cluster-DMA broadcast, so
-    each pays a share of the B traffic. Each tile gets an equal share of HBM bandwidth, capped
-    by its DMA rate. The per-tile schedule is the event-level pipeline.
-    """
-    for name, v in (("m", m), ("n", n), ("k", k)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, not {v!r}")
-    rows, cols, kc = chip.ttu_rows, chip.ttu_cols, chip.ttu_k[fmt]
-    mb, nb, kb = _block_sizes(m, n, k, chip, fmt)
-    blocks = math.ceil(m / mb) * math.ceil(n / nb)
-    tiles_used = min(chip.tiles, blocks)
-    per_tile = math.ceil(blocks / chip.tiles)
-    k_steps = math.ceil(k / kb)
-    # Tiles working on different M blocks of the same N columns share B.
-    sharing = min(chip.tiles_per_cluster, math.ceil(m / mb), tiles_used)
-    b_share = 1 / sharing if broadcast else 1
-    hbm_share = chip.hbm_bytes_per_cycle() / tiles_used
-    rate = min(chip.dma_bytes_per_cycle, hbm_share)
-
-    step_bytes = _bytes(mb * kb, fmt) + b_share * _bytes(kb * nb, fmt)
-    step_compute = math.ceil(mb / rows) * math.ceil(nb / cols) * math.ceil(kb / kc)
-    c_cycles = _bytes(mb * nb, out_fmt) / rate
-    loads, computes = [], []
-    for _ in range(per_tile):
-        for s in range(k_steps):
-            loads.append(step_bytes / rate)
-            # The last K step of a block also drains and writes C.
-            computes.append(step_compute + (chip.ttu_fill_cycles + c_cycles if s == k_steps - 1 else 0))
-    cycles = pipeline_cycles(loads, computes)
-    macs = m * n * k
-    compute_cycles = sum(computes)
-    memory_cycles = sum(loads)
-    total_bytes = tiles_used * per_tile * (k_steps * step_bytes + _bytes(mb * nb, out_fmt))
-    return {
-        "cycles": cycles,
-        "seconds": cycles / chip.clock_hz,
-        "macs": macs,
-        "utilisation": macs / (cycles * chip.macs_per_cycle(fmt)),
-        "compute_cycles": compute_cycles,
-        "memory_cycles": memory_cycles,
-        "bound": "compute" if compute_cycles >= memory_cycles else "memory",
-        "hbm_bytes": total_bytes,
-        "block": (mb, nb, kb),
-    }
-
-
 def ttu_gemm_cycles(m, n, k, chip, *, fmt="fp8", block=32):
     """Cycles of one tile's TTU for ``C[m,n] = A[m,k] @ B[k,n]`` with operands in SRAM.
 
@@ -149,6 +69,8 @@ def dma_copy_cycles(nbytes, chip):
     """Cycles of one DMA descriptor moving ``nbytes`` at ``dma_bytes_per_cycle``."""
     if not isinstance(nbytes, int) or nbytes < 1:
         raise ValueError(f"nbytes must be a positive integer, not {nbytes!r}")
+    if chip.dma_bytes_per_cycle is None:
+        raise ValueError(f"dma_bytes_per_cycle of {chip.name!r} is not set (no DMA rate to time a copy by)")
     return math.ceil(nbytes / chip.dma_bytes_per_cycle) + chip.dma_latency_cycles
 
 
@@ -195,18 +117,74 @@ NORM_OPS = 5         # square-sum, rsqrt, mul, mul (gain), add (bias)
 GELU_OPS = 6
 
 
-def attention(batch, heads, q_len, kv_len, head_dim, chip, *, fmt="fp8", kv_fmt="fp8"):
-    """Scaled dot-product attention: QK^T, softmax on the TVP, PV."""
-    qk = gemm(batch * heads * q_len, kv_len, head_dim, chip, fmt=fmt)
-    pv = gemm(batch * heads * q_len, head_dim, kv_len, chip, fmt=fmt)
-    sm = tvp_cycles(batch * heads * q_len * kv_len, SOFTMAX_OPS, chip)
-    # Decode reads the whole KV cache once per token: memory bound.
-    kv_bytes = 2 * batch * heads * kv_len * head_dim * ELEMENT_BITS[kv_fmt] / 8
+def batched_gemm(count, m, n, k, chip, *, fmt="fp8", out_fmt="bf16"):
+    """``count`` independent GEMMs ``[m,k] @ [k,n]`` (attention heads, sequences).
+
+    The chip is shared out: each problem gets ``max(1, tiles // count)`` tiles
+    (whole clusters when it gets at least a cluster) and the same share of HBM
+    and cluster SRAM; the problems run in ``rounds`` one after another, each
+    round a :func:`gemm` on that slice of the chip.
+    """
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive integer, not {count!r}")
+    per = max(1, chip.tiles // count)
+    if per >= chip.tiles_per_cluster:
+        clusters, tpc = per // chip.tiles_per_cluster, chip.tiles_per_cluster
+    else:
+        clusters, tpc = 1, per
+    used = clusters * tpc
+    share = used / chip.tiles
+    sub = chip.with_(clusters=clusters, tiles_per_cluster=tpc,
+                     hbm_bytes_per_s=chip.hbm_bytes_per_s * share,
+                     cluster_sram_bytes=int(chip.cluster_sram_bytes * min(1.0, tpc / chip.tiles_per_cluster)))
+    parallel = chip.tiles // used
+    rounds = math.ceil(count / parallel)
+    one = gemm(m, n, k, sub, fmt=fmt, out_fmt=out_fmt)
+    cycles = rounds * one["cycles"]
+    macs = count * m * n * k
+    return {"cycles": cycles, "seconds": cycles / chip.clock_hz, "macs": macs,
+            "utilisation": macs / (cycles * chip.macs_per_cycle(fmt)), "rounds": rounds,
+            "tiles_per_problem": used, "hbm_bytes": count * one["hbm_bytes"],
+            "tiling_text": f"{count} problems, {used} tiles each, {rounds} rounds; {one['tiling_text']}"}
+
+
+def attention(batch, heads, q_len, kv_len, head_dim, chip, *, kv_heads=None, fmt="fp8",
+              kv_fmt="fp8", causal=None):
+    """Scaled dot-product attention with grouped KV heads: QK^T and PV on the TTU,
+    softmax on the TVP, K and V read from HBM (the KV cache in decode).
+
+    One problem per (sequence, KV head): the ``heads / kv_heads`` query heads that
+    share a KV head are stacked into the rows of ``Q`` (``q_len * group`` rows),
+    so ``S = Q K^T`` is ``[q_len * group, kv_len]`` over ``head_dim`` and ``S V``
+    is ``[q_len * group, head_dim]`` over ``kv_len``. Prefill (``q_len > 1``) is
+    causal by default: the blocks above the diagonal are skipped (half the
+    work). The engines overlap block by block (flash-attention order: the TVP's
+    softmax of one KV block under the TTU's products of the next), so the time is
+    the busiest of TTU, TVP and the HBM reads of K and V.
+    """
+    kv_heads = heads if kv_heads is None else kv_heads
+    for name, v in (("batch", batch), ("heads", heads), ("q_len", q_len), ("kv_len", kv_len),
+                    ("head_dim", head_dim), ("kv_heads", kv_heads)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, not {v!r}")
+    if heads % kv_heads:
+        raise ValueError(f"heads={heads} must be a multiple of kv_heads={kv_heads}")
+    causal = q_len > 1 if causal is None else causal
+    group = heads // kv_heads
+    problems = batch * kv_heads
+    rows = q_len * group
+    qk = batched_gemm(problems, rows, kv_len, head_dim, chip, fmt=fmt)
+    pv = batched_gemm(problems, rows, head_dim, kv_len, chip, fmt=fmt)
+    frac = 0.5 if causal else 1.0
+    ttu = frac * (qk["cycles"] + pv["cycles"])
+    sm = frac * tvp_cycles(batch * heads * q_len * kv_len, SOFTMAX_OPS, chip)
+    kv_bytes = 2 * batch * kv_heads * kv_len * head_dim * ELEMENT_BITS[kv_fmt] / 8
     kv_cycles = kv_bytes / chip.hbm_bytes_per_cycle()
-    compute = qk["cycles"] + pv["cycles"] + sm
-    cycles = max(compute, kv_cycles)
-    return {"cycles": cycles, "qk": qk["cycles"], "pv": pv["cycles"], "softmax": sm,
-            "kv_cycles": kv_cycles, "bound": "memory" if kv_cycles > compute else "compute"}
+    cycles = max(ttu, sm, kv_cycles)
+    bound = {ttu: "ttu", sm: "tvp", kv_cycles: "kv-read"}[cycles]
+    return {"cycles": cycles, "seconds": cycles / chip.clock_hz, "qk": frac * qk["cycles"],
+            "pv": frac * pv["cycles"], "softmax": sm, "kv_cycles": kv_cycles, "kv_bytes": kv_bytes,
+            "bound": bound, "macs": frac * (qk["macs"] + pv["macs"])}
 
 
 #: A Llama-3-70B-class decoder, the configuration the tokens/s figure is stated for.
@@ -214,49 +192,98 @@ LLM_70B = dict(name="70B-class (80 layers, d=8192, ff=28672, 64 heads, 8 KV head
                layers=80, d_model=8192, d_ff=28672, heads=64, kv_heads=8, head_dim=128)
 
 
-def decoder_layer(cfg, chip, *, batch, context, phase="decode", fmt="fp4", n_chips=1):
-    """One decoder layer (attention + SwiGLU MLP + two norms), weights split over ``n_chips``.
+def _layer_params(cfg):
+    d, ff, h, kvh, hd = cfg["d_model"], cfg["d_ff"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
+    return d * (h + 2 * kvh) * hd + h * hd * d + 3 * d * ff
 
-    Tensor parallel: every matrix is split by its output (or input) dimension
-    over ``n_chips``; the two all-reduces per layer are costed in
-    :func:`tokens_per_second`.
+
+def decoder_layer(cfg, chip, *, batch, context, phase="decode", fmt="fp4", tp=1, kv_fmt="fp8"):
+    """One decoder layer (attention + SwiGLU MLP + two RMS norms), tensor parallel over ``tp``.
+
+    Tensor parallel (Megatron): QKV and the MLP's up/gate split by output
+    columns, the output projection and the MLP's down by input rows (heads and
+    KV heads split over ``tp``); two all-reduces of ``tokens x d_model`` BF16
+    activations per layer, costed in :func:`tokens_per_second`. Decode: one
+    new token per sequence against a KV cache of ``context``; prefill: the
+    ``context`` tokens of every sequence.
     """
     if phase not in ("decode", "prefill"):
         raise ValueError(f"phase must be 'decode' or 'prefill', not {phase!r}")
+    if not isinstance(tp, int) or tp < 1:
+        raise ValueError(f"tp must be a positive integer, not {tp!r}")
     d, ff, h, kvh, hd = cfg["d_model"], cfg["d_ff"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
+    if h % tp or kvh % tp and tp % kvh:
+        raise ValueError(f"tp={tp} must divide heads={h} and divide or be a multiple of kv_heads={kvh}")
     tokens = batch if phase == "decode" else batch * context
     q_len = 1 if phase == "decode" else context
-    split = lambda x: max(1, math.ceil(x / n_chips))
+    split = lambda x: max(1, math.ceil(x / tp))
+    kv_local = max(1, kvh // tp)
     parts = {
-        "qkv": gemm(tokens, split((h + 2 * kvh) * hd), d, chip, fmt=fmt),
-        "attn": attention(batch, split(h), q_len, context, hd, chip, fmt="fp8"),
+        "qkv": gemm(tokens, split(h * hd) + 2 * kv_local * hd, d, chip, fmt=fmt),
+        "attn": attention(batch, split(h), q_len, context, hd, chip, kv_heads=kv_local,
+                          kv_fmt=kv_fmt),
         "out": gemm(tokens, d, split(h * hd), chip, fmt=fmt),
         "mlp_up": gemm(tokens, split(2 * ff), d, chip, fmt=fmt),
         "mlp_down": gemm(tokens, d, split(ff), chip, fmt=fmt),
     }
-    norm = 2 * tvp_cycles(tokens * d, NORM_OPS, chip) + tvp_cycles(tokens * split(ff), GELU_OPS, chip)
-    cycles = sum(p["cycles"] for p in parts.values()) + norm
+    tvp = 2 * tvp_cycles(tokens * d, NORM_OPS, chip) + tvp_cycles(tokens * split(ff), GELU_OPS, chip)
+    cycles = sum(p["cycles"] for p in parts.values()) + tvp
     return {"cycles": cycles, "seconds": cycles / chip.clock_hz,
-            **{k: v["cycles"] for k, v in parts.items()}, "tvp": norm}
+            **{k: v["cycles"] for k, v in parts.items()}, "tvp": tvp,
+            "attn_bound": parts["attn"]["bound"]}
 
 
-def tokens_per_second(cfg, chip, *, batch, context, n_chips=1, fmt="fp4", link_latency_s=2e-6):
-    """Decode throughput of the whole model with tensor parallelism over ``n_chips``.
+def tokens_per_second(cfg, chip, *, batch, context, n_chips=1, tp=None, fmt="fp4", kv_fmt="fp8"):
+    """Decode throughput with tensor parallelism inside a group of ``tp`` chips and
+    ``n_chips / tp`` data-parallel replicas (``batch`` sequences per replica).
 
-    Per layer, two ring all-reduces of ``batch x d_model`` BF16 activations
-    over the chip's scale-up ports (all ports share the ring traffic).
+    ``tp`` defaults to ``min(n_chips, fcq_size)``: tensor parallel inside one FCQ,
+    replicas across quads over the second tier (decode needs no traffic between
+    replicas). Per layer, two all-reduces of ``batch x d_model`` BF16 over the
+    ``tp`` chips (:func:`sim.perf.collective.allreduce`, its algorithm). The
+    weights (``fmt``) and KV cache (``kv_fmt``) of a chip must fit its HBM.
     """
-    layer = decoder_layer(cfg, chip, batch=batch, context=context, fmt=fmt, n_chips=n_chips)
+    from .collective import allreduce
+    if not isinstance(n_chips, int) or n_chips < 1:
+        raise ValueError(f"n_chips must be a positive integer, not {n_chips!r}")
+    tp = min(n_chips, chip.fcq_size) if tp is None else tp
+    if not isinstance(tp, int) or tp < 1 or n_chips % tp:
+        raise ValueError(f"tp={tp!r} must be a positive divisor of n_chips={n_chips}")
+    replicas = n_chips // tp
+    weights = cfg["layers"] * _layer_params(cfg) * ELEMENT_BITS[fmt] / 8 / tp
+    kv = (2 * cfg["layers"] * cfg["kv_heads"] * cfg["head_dim"] * context * batch
+          * ELEMENT_BITS[kv_fmt] / 8 / min(tp, cfg["kv_heads"]))
+    if chip.hbm_capacity_bytes and weights + kv > chip.hbm_capacity_bytes:
+        raise ValueError(f"batch={batch}, context={context}: weights {weights / 1e9:.1f} GB + KV cache "
+                         f"{kv / 1e9:.1f} GB per chip exceed hbm_capacity_bytes="
+                         f"{chip.hbm_capacity_bytes / 1e9:.0f} GB")
+    layer = decoder_layer(cfg, chip, batch=batch, context=context, fmt=fmt, tp=tp, kv_fmt=kv_fmt)
     step = layer["seconds"] * cfg["layers"]
-    allreduce = 0.0
-    if n_chips > 1:
-        data = batch * cfg["d_model"] * 2
-        bw = chip.nic_ports * chip.nic_bits_per_s / 8
-        allreduce = 2 * (2 * (n_chips - 1) / n_chips * data / bw + (n_chips - 1) * link_latency_s)
-        step += allreduce * cfg["layers"]
-    return {"tokens_per_s": batch / step, "step_s": step, "layer_s": layer["seconds"],
-            "allreduce_s_per_layer": allreduce, "batch": batch, "context": context,
-            "n_chips": n_chips}
+    ar, algorithm = 0.0, "-"
+    if tp > 1:
+        r = allreduce(batch * cfg["d_model"] * 2, chip, tp)
+        ar, algorithm = 2 * r["seconds"], r["algorithm"]
+        step += ar * cfg["layers"]
+    return {"tokens_per_s": replicas * batch / step, "step_s": step, "layer_s": layer["seconds"],
+            "allreduce_s_per_layer": ar, "allreduce_algorithm": algorithm, "batch": batch,
+            "context": context, "n_chips": n_chips, "tp": tp, "replicas": replicas,
+            "hbm_bytes_per_chip": weights + kv, "attn_bound": layer["attn_bound"]}
+
+
+def prefill(cfg, chip, *, batch, context, n_chips=1, fmt="fp4", kv_fmt="fp8"):
+    """Prefill of ``batch`` prompts of ``context`` tokens, tensor parallel over ``n_chips``
+    (at most one FCQ): every layer's GEMMs on ``batch x context`` tokens, causal attention,
+    two all-reduces of ``batch x context x d_model`` BF16. Returns the time to first token
+    and the prompt tokens per second."""
+    from .collective import allreduce
+    if not isinstance(n_chips, int) or not 1 <= n_chips <= chip.fcq_size:
+        raise ValueError(f"n_chips must be 1..{chip.fcq_size} (one FCQ), not {n_chips!r}")
+    layer = decoder_layer(cfg, chip, batch=batch, context=context, phase="prefill", fmt=fmt,
+                          tp=n_chips, kv_fmt=kv_fmt)
+    ar = 2 * allreduce(batch * context * cfg["d_model"] * 2, chip, n_chips)["seconds"] if n_chips > 1 else 0.0
+    total = cfg["layers"] * (layer["seconds"] + ar)
+    return {"seconds": total, "tokens_per_s": batch * context / total, "layer_s": layer["seconds"],
+            "allreduce_s_per_layer": ar, "attn_bound": layer["attn_bound"]}
 
 
 def roofline_points(chip, fmt):
