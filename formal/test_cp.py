@@ -1,6 +1,6 @@
 """Formal checks of the command processor (small instance: 2 engines, 2 semaphores).
 
-Testplan (docs/isa.md): with a free host (program loads, starts, external
+Testplan (docs/cp.md): with a free host (program loads, starts, external
 increments) and free engines (any ready, any completion), BMC shows
 * the command streams obey the stream rules,
 * a queue is DONE only with nothing in flight, and never has more than

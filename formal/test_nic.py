@@ -1,6 +1,6 @@
 """Formal checks of the ATL NIC blocks.
 
-Testplan (docs/atl.md):
+Testplan (docs/nic.md):
 * EthTx, EthRx: stream rules on the output (prove), shallow covers (a
   stalled output, a client frame end, runts dropped);
 * RxWindow (4-bit PSNs so wrap-around is inside the proof): for a symbolic
@@ -85,7 +85,7 @@ class WindowCheck(Elaboratable):
         acc_k = Signal()        # k has been accepted
         d0 = Signal(n)          # distance of k from expected when accepted
         g = Signal(n + 1)       # PSNs advanced since then
-        m.d.comb += Assume(g <= mod // 2 - w)  # packet lifetime (docs/atl.md)
+        m.d.comb += Assume(g <= mod // 2 - w)  # packet lifetime (docs/nic.md)
         with m.If(fire):
             m.d.comb += Assert((v.advance == 0) | v.accept, "advance_only_on_accept")
             with m.If(v.accept):

@@ -2,9 +2,9 @@
 
 ``run(quick=False)`` returns a markdown section for ``docs/results.md``.
 The goodput sweep simulates two RTL NICs (:class:`hw.nic.Nic`, Verilator +
-cocotb, ``tb/nic/goodput.py``) joined by :class:`sim.atl.Link` cables that
+cocotb, ``tb/nic/goodput.py``) joined by :class:`sim.nic.Link` cables that
 drop frames (data and ACK) with the given probability; the reference model
-``sim.atl`` runs the same scenario for comparison, with go-back-N beside it.
+``sim.nic`` runs the same scenario for comparison, with go-back-N beside it.
 LUT/FF/BRAM and Fmax are the NIC tops' rows of ``docs/fpga.json`` (run
 ``scripts/fpga.py --only nic ...`` first).
 """
@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from sim import atl
+from sim import nic as atl
 from sim.measured import record_measurements
 
 LOSSES = [0.0, 0.001, 0.01, 0.05]
@@ -109,13 +109,13 @@ def run(quick=False):
         f"Goodput of one flow between two **RTL** NICs (Verilator), {packets} x {PAYLOAD}-byte",
         f"WRITEs, window {WINDOW}, RTO {RTO} cycles, link latency {LATENCY} cycles each way, each",
         "frame (data and ACK) dropped with the given probability (fixed seed). Line rate = 1",
-        f"byte/cycle (8-bit data path); the loss-free ceiling is the framing overhead,",
-        f"{PAYLOAD} / {PAYLOAD + 34} = {ceiling:.3f}. The reference model (`sim/atl.py`, 2000",
+        "byte/cycle (8-bit data path); the loss-free ceiling is the framing overhead,",
+        f"{PAYLOAD} / {PAYLOAD + 34} = {ceiling:.3f}. The reference model (`sim/nic.py`, 2000",
         "packets, same parameters) is shown beside it, with go-back-N for comparison.",
         "",
         goodput_table(rtl, 2000 if not quick else 200),
         "",
-        f"Small message (8-byte WRITE, 64-byte frame) latency, post to last byte placed in the",
+        "Small message (8-byte WRITE, 64-byte frame) latency, post to last byte placed in the",
         f"peer's memory: RTL {rtl['latency']} cycles, reference model {ref_latency()} cycles,",
         f"with a {LATENCY}-cycle link (the RTL adds the 16-cycle header write into the",
         "retransmit buffer and EthRx's store-and-forward).",

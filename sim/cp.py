@@ -1,7 +1,7 @@
 """Golden model of the tile command processor (:mod:`hw.cp`).
 
 Functional, not cycle-accurate: it executes the per-engine programs with
-the ISA's semantics (see ``docs/isa.md``) under a fixed schedule and
+the ISA's semantics (see ``docs/cp.md``) under a fixed schedule and
 returns what must not depend on timing for a well-formed program set:
 
 * the sequence of EXEC arguments each engine receives,

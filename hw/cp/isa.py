@@ -17,7 +17,7 @@ Every instruction first *acquires* its waits (each used wait takes one count
 from its semaphore; all at once, only when every count is available), then
 acts, then *signals* (each used sig adds one) when it is done: at once for
 NOP/LOOP/ENDLOOP/HALT, when the engine reports completion for EXEC.
-See ``docs/isa.md``.
+See ``docs/cp.md``.
 """
 from amaranth.lib import data, enum
 

@@ -1,7 +1,7 @@
 """ATL NIC: Ethernet framing (8-bit byte stream) and the reliable ATL transport.
 
 The wire format (header layout, op codes, EtherType) is specified once, in
-:mod:`hw.nic.atl_header`; ``docs/atl.md`` describes it and ``sim/atl.py`` (the
+:mod:`hw.nic.atl_header`; ``docs/nic.md`` describes it and ``sim/nic.py`` (the
 reference model) imports it.
 """
 from .atl_header import ETHERTYPE, HEADER_BYTES, HeaderLayout, Op

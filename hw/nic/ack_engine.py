@@ -10,7 +10,7 @@ from .lane_common import sel, set_bit
 
 __all__ = ["AckEngine", "ORD_BITS"]
 
-#: Width of the per-transmission ordinals (modular; see ``docs/atl.md``).
+#: Width of the per-transmission ordinals (modular; see ``docs/nic.md``).
 ORD_BITS = 16
 
 

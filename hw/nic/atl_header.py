@@ -1,9 +1,9 @@
 """The ATL wire format: the one home of the header layout, op codes and constants.
 
 Everything that both the RTL (``hw/nic/transport.py``) and the golden model
-(``sim/atl.py``) need to agree on about the bytes of an ATL frame lives here:
+(``sim/nic.py``) need to agree on about the bytes of an ATL frame lives here:
 the hardware builds and parses headers with these offsets, and the model
-packs and unpacks bytes with the same table (``docs/atl.md``).
+packs and unpacks bytes with the same table (``docs/nic.md``).
 
 An ATL frame is a plain Ethernet II frame (``ETH_HDR_BYTES`` of destination
 MAC, source MAC and :data:`ETHERTYPE`) whose payload starts with the

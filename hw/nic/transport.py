@@ -1,6 +1,6 @@
 """One ATL transport lane: the reliable sender and receiver of the flows on one port.
 
-A lane owns every piece of per-flow state of its flows (``docs/atl.md``), so
+A lane owns every piece of per-flow state of its flows (``docs/nic.md``), so
 lanes never share state and a NIC is just ``ports`` lanes side by side. A
 lane has five engines that run concurrently:
 

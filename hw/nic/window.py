@@ -15,7 +15,7 @@ def verdict_layout(psn_bits):
 
 
 class RxWindow(wiring.Component):
-    """Exactly-once filter of data-packet PSNs for one flow (``docs/atl.md``).
+    """Exactly-once filter of data-packet PSNs for one flow (``docs/nic.md``).
 
     Keeps ``expected`` (next in-order PSN) and a bitmap of the PSNs in
     ``[expected, expected + window)`` already applied. For each PSN on

@@ -259,7 +259,7 @@ def prototype(cluster=None, *, clock_hz=100e6):
         # cycles later (input register, edge decode, multiply, block sum, shared FP32 tail).
         ttu_pe_latency=PIPELINE_LATENCY,
         ttu_fill_cycles=2 * tile.n + PIPELINE_LATENCY,
-        # hw.cp: 2 cycles fetch/decode + 1 acquire/act (docs/isa.md).
+        # hw.cp: 2 cycles fetch/decode + 1 acquire/act (docs/cp.md).
         cp_dispatch_cycles=3,
         cp_halt_cycles=3,
         # hw.tile.TTUFeeder: IDLE, FETCH (read round trip), SIZE, CMD, CHECK, DONE.
@@ -281,7 +281,7 @@ def prototype(cluster=None, *, clock_hz=100e6):
         noc_hop_cycles=3,
         # hw.nic: the ATL header is written into the retransmit buffer a byte a cycle
         # before a frame leaves; EthRx stores and forwards a whole frame; 42 cycles of
-        # post/receive/placement pipeline measured on the 8-byte message (docs/atl.md).
+        # post/receive/placement pipeline measured on the 8-byte message (docs/nic.md).
         nic_frame_overhead_bytes=ETH_HDR_BYTES + HEADER_BYTES + FCS_BYTES,
         nic_min_frame_bytes=MIN_FRAME,
         nic_header_cycles=HEADER_BYTES,

@@ -99,7 +99,7 @@ def nic_transfer_cycles(packets, payload, chip, *, link_latency, rto, retransmit
     """``packets`` WRITEs back to back (window never full): the first message's
     latency, then one frame time per further frame, retransmissions included, plus
     ``rto`` per retransmission timeout. The counts of retransmissions and timeouts
-    are inputs (``sim.atl`` gives their expectation for a loss rate)."""
+    are inputs (``sim.nic`` gives their expectation for a loss rate)."""
     rate = chip.nic_bits_per_s / 8 / chip.clock_hz
     frame = max(chip.nic_min_frame_bytes, payload + chip.nic_frame_overhead_bytes) / rate
     return (nic_message_cycles(payload, chip, link_latency=link_latency)

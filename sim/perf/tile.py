@@ -3,7 +3,7 @@
 :func:`tile_program_cycles` replays a :class:`sim.compiler.TileProgram` the way
 ``hw.tile.Tile`` runs it, at the level of whole operations:
 
-* the command processor (``docs/isa.md``): per-engine in-order queues, an
+* the command processor (``docs/cp.md``): per-engine in-order queues, an
   instruction dispatches ``cp_dispatch_cycles`` after the previous one, once
   all its waits can be acquired at once; an ``EXEC`` is handed to its engine
   when the engine's feeder is idle; a completion signals its semaphores one

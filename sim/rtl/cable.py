@@ -3,11 +3,11 @@ import heapq
 
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from sim import atl
+from sim import nic as atl
 
 
 class Cable:
-    """Port 0 of chip 0 <-> port 0 of chip 1 through two :class:`sim.atl.Link` s.
+    """Port 0 of chip 0 <-> port 0 of chip 1 through two :class:`sim.nic.Link` s.
 
     Each direction collects the bytes a NIC emits into frames, hands every
     finished frame to its link (latency, random drops with a fixed seed) and
@@ -18,7 +18,7 @@ class Cable:
     dut : cocotb handle
         The :class:`sim.rtl.chip_pair.ChipPair` top.
     link : dict
-        Keyword arguments of :class:`sim.atl.Link` (both directions).
+        Keyword arguments of :class:`sim.nic.Link` (both directions).
     seed : int
         Seed of the links' random drops (direction ``c`` uses ``seed + 17 * c``).
     """

@@ -72,8 +72,9 @@ async def packets_intact(dut):
     sink = StreamSink(dut, "o_stream", dut.clk, ready_prob=0.7, rng=rng)
     task = sink.start()
     total = sum(len(p) for ps in packets.values() for p in ps)
-    sends = [cocotb.start_soon(sources[i].send(
-        [d | last << DATA_BITS for pkt in packets[i] for d, last in pkt])) for i in range(N)]
+    for i in range(N):
+        cocotb.start_soon(sources[i].send(
+            [d | last << DATA_BITS for pkt in packets[i] for d, last in pkt]))
     await sink.wait_for(total, max_cycles=20_000)
     task.cancel()
     # Reassemble: a packet is a run of beats from one source ending in last.

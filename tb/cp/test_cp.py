@@ -2,7 +2,7 @@
 # (bad-parameter tests construct blocks that raise before they can be used)
 """Command processor against ``sim/cp.py`` with mock engines.
 
-Testplan (docs/isa.md):
+Testplan (docs/cp.md):
 * ``double_buffer``: DMA and TTU queues ping-pong two buffers through four
   semaphores; every TTU command starts after the DMA completion it depends
   on, the engines overlap, and results equal the golden model;

@@ -3,7 +3,7 @@
 The test top is :class:`sim.rtl.nic_group.NicGroup`: ``n`` :class:`hw.nic.Nic`
 instances with constant MACs whose ports are brought out as ``n<i>_...``.
 :class:`Fabric` is the cocotb side: one coroutine that, every cycle, takes the
-bytes each port emits, hands finished frames to a :class:`sim.atl.Link` (drop,
+bytes each port emits, hands finished frames to a :class:`sim.nic.Link` (drop,
 duplicate, reorder, corrupt with a fixed seed) and feeds the frames that
 have arrived into the receiving port; it also drives the message posts,
 applies back-pressure on the memory ports and records every memory write
@@ -13,7 +13,7 @@ import heapq
 
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from sim import atl
+from sim import nic as atl
 
 
 def post_beats(msg):
@@ -32,7 +32,7 @@ class Fabric:
     dut : cocotb handle of the NicGroup top.
     n, ports, flows, peer : the group's shape (``peer`` as :func:`sim.rtl.nic_group.topology`).
     link : dict
-        Keyword arguments of :class:`sim.atl.Link` (same for every cable).
+        Keyword arguments of :class:`sim.nic.Link` (same for every cable).
     mem_ready : float
         Probability the memory port accepts a byte in a cycle.
     tx_ready : float

@@ -1,6 +1,6 @@
-"""Pure-Python checks of the ATL reference model (``sim/atl.py``).
+"""Pure-Python checks of the ATL reference model (``sim/nic.py``).
 
-Testplan (docs/atl.md): framing against scapy and zlib, the FCS residue
+Testplan (docs/nic.md): framing against scapy and zlib, the FCS residue
 and runt/oversize/bad-FCS classification; header round trip; two and four
 (fully connected) endpoints over links that drop, duplicate, reorder and
 corrupt frames, with memory equal to the golden writes, semaphores exact and
@@ -13,7 +13,7 @@ import zlib
 import pytest
 from scapy.layers.l2 import Ether
 
-from sim import atl
+from sim import nic as atl
 
 MACS = [bytes.fromhex(f"02000000000{i + 1}") for i in range(4)]
 

@@ -19,7 +19,7 @@ import random
 
 import cocotb
 import pytest
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import RisingEdge
 
 from hw.nic.bridge import NicBridge
 from sim.nic_bridge import BridgeModel

@@ -1,12 +1,12 @@
 """EthTx / EthRx: framing checked by scapy and zlib, FCS/runt/oversize drops.
 
-Testplan (docs/atl.md): ``tx_frames`` sends random frames (1..300-byte
+Testplan (docs/nic.md): ``tx_frames`` sends random frames (1..300-byte
 payloads, so padding and no padding) under random stalls and back-pressure,
-compares every emitted frame bit for bit with ``sim.atl.eth_frame``, parses
+compares every emitted frame bit for bit with ``sim.nic.eth_frame``, parses
 it with scapy and checks its FCS with ``zlib.crc32``; ``tx_full_rate``
 checks back-to-back frames leave with no idle cycle; ``rx_frames`` feeds good,
 bit-flipped, runt and oversize frames under back-pressure and compares the
-delivered frames and the four counters with ``sim.atl.eth_check``. A mutant
+delivered frames and the four counters with ``sim.nic.eth_check``. A mutant
 that skips the FCS check must fail.
 """
 import random
@@ -14,14 +14,14 @@ import zlib
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 from amaranth.hdl import Const, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from scapy.layers.l2 import Ether
 
 from hw.nic import ByteLayout, EthRx, EthTx
-from sim import atl
+from sim import nic as atl
 from sim.rtl import runner
 from sim.rtl.stream import StreamSink, StreamSource, reset
 

@@ -1,8 +1,8 @@
 """Whole NICs (RTL) talking over lossy links: exactly-once RDMA writes and semaphores.
 
-Testplan (docs/atl.md): two NICs back to back (1 port, 2 flows) and a fully
+Testplan (docs/nic.md): two NICs back to back (1 port, 2 flows) and a fully
 connected quad (4 NICs, 3 ports, 3 flows each), every cable a
-:class:`sim.atl.Link` with fixed seeds:
+:class:`sim.nic.Link` with fixed seeds:
 
 * ``clean``: no loss, memory back-pressure: every byte lands once, no
   retransmission, no timeout, no duplicate;
@@ -26,7 +26,7 @@ import pytest
 from scapy.layers.l2 import Ether
 
 from hw.nic import Nic, RxWindow
-from sim import atl
+from sim import nic as atl
 from sim.rtl import runner
 from sim.rtl.nic_group import NicGroup, mac_of, topology
 from sim.rtl.stream import reset
@@ -118,9 +118,9 @@ async def exchange(dut, *, link, msgs, mem_ready=1.0, tx_ready=1.0, max_cycles=2
     ref = reference_run(plan, peer, n, flows, link=link, payload=p["payload"],
                         mem_bits=p["mem_bits"], n_sems=p["n_sems"], window=p["window"])
     for j in range(n):
-        assert {a: ref[j].mem[a] for a in fab.mem[j]} == fab.mem[j], f"NIC {j}: memory != sim.atl"
+        assert {a: ref[j].mem[a] for a in fab.mem[j]} == fab.mem[j], f"NIC {j}: memory != sim.nic"
         assert not any(ref[j].mem[a] for a in range(len(ref[j].mem)) if a not in fab.mem[j])
-        assert ref[j].sems == fab.sems[j], f"NIC {j}: semaphores != sim.atl"
+        assert ref[j].sems == fab.sems[j], f"NIC {j}: semaphores != sim.nic"
         assert all(c == 1 for c in ref[j].applied.values())
     check_frames(fab, n, ports, flows)
     corrupted = sum(link.stats["corrupted"] for link in fab.links.values())
@@ -138,7 +138,7 @@ async def exchange(dut, *, link, msgs, mem_ready=1.0, tx_ready=1.0, max_cycles=2
 
 
 def reference_run(plan, peer, n, flows, *, link, payload, mem_bits, n_sems, window):
-    """The same traffic through the reference model ``sim.atl`` (same link settings)."""
+    """The same traffic through the reference model ``sim.nic`` (same link settings)."""
     eps = [atl.Endpoint(mac_of(i), {f: mac_of(peer[i][f]) for f in range(flows)},
                         window=window, payload=payload, mem_size=1 << mem_bits, n_sems=n_sems)
            for i in range(n)]

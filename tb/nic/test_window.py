@@ -1,6 +1,6 @@
-"""RxWindow against ``sim.atl.RxWindowModel``: verdicts, ACK and SACK, bit for bit.
+"""RxWindow against ``sim.nic.RxWindowModel``: verdicts, ACK and SACK, bit for bit.
 
-Testplan (docs/atl.md): the PSN stream a window-limited sender produces over a
+Testplan (docs/nic.md): the PSN stream a window-limited sender produces over a
 link that drops, duplicates and reorders (plus stale duplicates from far
 behind and rogue PSNs beyond the window), under random stalls and
 back-pressure; every verdict, ``expected`` and ``sack`` compared with the
@@ -14,7 +14,7 @@ import pytest
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.nic import RxWindow
-from sim.atl import RxWindowModel
+from sim.nic import RxWindowModel
 from sim.rtl import runner
 from sim.rtl.stream import reset
 

@@ -27,7 +27,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from hw.noc import Mesh, NetworkInterface, QosArbiter, Router
 from sim.noc import (EAST, HOP_CYCLES, LOCAL, NORTH, PORTS, SOUTH, WEST, pack_header,
-                     route_mask, unpack_flit, unpack_header)
+                     route_mask, unpack_flit)
 from sim.rtl import runner
 from sim.rtl.stream import reset
 from tb.noc.link import LinkSink, LinkSource, run_links

@@ -10,7 +10,6 @@ against :class:`sim.noc.Expected` (exactly once, intact, in order per
 beat, source queueing included, and first offer to last beat), so the same class serves the regression
 and the latency-vs-load benchmark.
 """
-import random
 
 from cocotb.triggers import ReadOnly, RisingEdge
 

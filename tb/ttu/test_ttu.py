@@ -16,7 +16,6 @@ on a 4x4 and an 8x8 array (block 32) and a 4x4 array with block 16;
   ``max(R, C)`` beats apart never wait with ``out_depth`` FIFO rows and do with one fewer.
 """
 import itertools
-import os
 import random
 
 import cocotb

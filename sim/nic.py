@@ -5,7 +5,7 @@ Everything here is pure Python and is the golden model for ``hw/nic``:
 * :func:`crc32_step`, :func:`eth_frame`, :func:`eth_check` mirror
   :class:`hw.nic.EthTx` / :class:`hw.nic.EthRx` byte for byte (padding to
   60 bytes, FCS = IEEE CRC-32 sent least-significant byte first).
-* :class:`Header` packs/unpacks the 16-byte ATL header (``docs/atl.md``)
+* :class:`Header` packs/unpacks the 16-byte ATL header (``docs/nic.md``)
   with the byte offsets of the hardware's layout
   (:data:`hw.nic.atl_header.HeaderLayout`); the op codes, EtherType and
   Ethernet constants are imported from ``hw/nic``, never restated here.
