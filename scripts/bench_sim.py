@@ -9,6 +9,7 @@ prediction, and draws the transformer block's timeline, RTL above model, to
 import json
 from pathlib import Path
 
+from sim.compiler.program import ENGINES
 from sim.run import BUILD, compile_workload
 from sim.run import main as sim_main
 
@@ -28,7 +29,7 @@ def _timeline_png(result, replay, path):
     colours = {"dma": "tab:blue", "ttu": "tab:red", "tvp": "tab:green"}
     fig, ax = plt.subplots(figsize=(11, 3.2))
     rows = []
-    for k, eng in enumerate(("dma", "ttu", "tvp")):
+    for k, eng in enumerate(ENGINES):
         rtl = [(a, b - a) for a, b in result["timeline"][eng]]
         model = [(a, b - a) for a, b, _ in replay["spans"][eng]]
         for label, spans, y in ((f"RTL {eng}", rtl, 2 * k + 1), (f"model {eng}", model, 2 * k)):
@@ -58,7 +59,7 @@ def run(quick=False):
         if status != 0:
             raise RuntimeError(f"make sim {' '.join(opts)} failed (exit {status})")
         result = json.loads((BUILD / "result.json").read_text())
-        busy = {e: sum(b - a for a, b in result["timeline"][e]) for e in ("dma", "ttu", "tvp")}
+        busy = {e: sum(b - a for a, b in result["timeline"][e]) for e in ENGINES}
         prog, _ = compile_workload(name, rep["_params"])
         replay = tile_program_cycles(prog, PROTOTYPE)
         cyc = rep["cycles"]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.compiler.program import ENGINES
 from sim.compiler.remote import NODE_SHIFT
 from sim.tile import TileModel
 
@@ -174,7 +175,7 @@ def run_allreduce(*, n_values=128, seed=1, drop=0.1, latency=100, sim=None, max_
     rep["queues"] = " | ".join(
         f"chip{c}: " + ", ".join(f"{e}:{s['state']}" + (f"({s['error']} at pc {s['pc']})"
                                                          if s["state"] == "ERROR" else "")
-                                 for e, s in zip(("dma", "ttu", "tvp"), st))
+                                 for e, s in zip(ENGINES, st))
         for c, st in enumerate(res["status"]))
     if res["timeout"]:
         rep["error"] = f"TIMEOUT after {res['cycles']} cycles"

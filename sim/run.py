@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.compiler.program import ENGINES
+
 WORKLOADS = {}
 BUILD = Path(__file__).resolve().parent.parent / "build" / "sim"
 
@@ -44,8 +46,8 @@ def _trace(res, prog, path, n):
     """Chrome/Perfetto trace: one track per engine, TTU/TVP spans named by op."""
     events = []
     names = {e: [o.name for o in prog.ops if o.engine == i]
-             for i, e in enumerate(("dma", "ttu", "tvp"))}
-    for tid, eng in enumerate(("dma", "ttu", "tvp")):
+             for i, e in enumerate(ENGINES)}
+    for tid, eng in enumerate(ENGINES):
         events.append(dict(name="thread_name", ph="M", pid=0, tid=tid, args=dict(name=eng)))
         for k, (a, b) in enumerate(res["timeline"][eng]):
             label = names[eng][k] if eng != "dma" and k < len(names[eng]) else eng
@@ -61,7 +63,7 @@ def _trace_model(path, replay):
     events = trace["traceEvents"]
     events.append(dict(name="process_name", ph="M", pid=1, args=dict(name="model (sim.perf.tile)")))
     events.append(dict(name="process_name", ph="M", pid=0, args=dict(name="RTL")))
-    for tid, eng in enumerate(("dma", "ttu", "tvp")):
+    for tid, eng in enumerate(ENGINES):
         events.append(dict(name="thread_name", ph="M", pid=1, tid=tid, args=dict(name=eng)))
         for a, b, name in replay["spans"][eng]:
             events.append(dict(name=name, cat=eng, ph="X", pid=1, tid=tid, ts=round(a),
@@ -106,12 +108,12 @@ def run_on_tile(prog, meta, args, *, check=True):
     st = res["status"]
     rep["queues"] = ", ".join(f"{e}:{s['state']}" + (f"({s['error']} at pc {s['pc']})"
                                                      if s["state"] == "ERROR" else "")
-                              for e, s in zip(("dma", "ttu", "tvp"), st))
+                              for e, s in zip(ENGINES, st))
     ok = all(s["state"] == "DONE" for s in st) and not res["timeout"]
     if res["timeout"]:
         rep["error"] = f"TIMEOUT after {res['cycles']} cycles (watchdog did not fire)"
     elif not ok:
-        bad = [(e, s) for e, s in zip(("dma", "ttu", "tvp"), st) if s["state"] == "ERROR"]
+        bad = [(e, s) for e, s in zip(ENGINES, st) if s["state"] == "ERROR"]
         # The root cause first: a deadlock is usually the consequence of another stop.
         bad.sort(key=lambda es: es[1]["error"] == "DEADLOCK")
         e, s = bad[0]
@@ -120,7 +122,7 @@ def run_on_tile(prog, meta, args, *, check=True):
                         f"{res['errors'] >> 16 & 0xFF}, tvp {res['errors'] >> 24 & 1})")
     rep["cycles"] = res["cycles"]
     n = cfg.n
-    busy = {e: sum(b - a for a, b in res["timeline"][e]) for e in ("dma", "ttu", "tvp")}
+    busy = {e: sum(b - a for a, b in res["timeline"][e]) for e in ENGINES}
     if ok and check:
         wb = cfg.word_bytes
         bad_s = sum(1 for a in sram_words if res["sram"][str(a)] != golden.word(a))

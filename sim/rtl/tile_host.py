@@ -9,15 +9,15 @@ import warnings
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.cp.isa import ErrorCode
-from hw.mem.sram import sram_request_layout
 from hw.common.layout import pack
+from hw.mem.sram import sram_request_layout
+from sim.compiler.program import ENGINES
 
 # cocotbext-axi (the HBM model beside this driver) still calls cocotb 2's deprecated
 # ``setimmediatevalue``; the simulator runs with warnings as errors.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.")
 
 STATES = {0: "IDLE", 1: "FETCH", 2: "DECODE", 3: "ISSUE", 4: "DRAIN", 5: "DONE", 6: "ERROR"}
-ENGINES = ("dma", "ttu", "tvp")
 
 
 class TileHost:
