@@ -1,11 +1,11 @@
 """DMA: descriptor-based N-D DMA engine with an AXI4 master, SRAM ports and a NoC port."""
-from .axi import AXI4Signature
-from .descriptor import descriptor_layout, completion_layout
+from .axi import AXI4Signature, Resp
+from .descriptor import Err, Kind, descriptor_layout, completion_layout
 from .engine import DMAEngine
 from .qos import QoSArbiter
 from .remote import RemoteSink, RemoteWriter, remote_beat_layout
 
-__all__ = ["AXI4Signature", "DMAEngine", "QoSArbiter", "RemoteSink", "RemoteWriter",
+__all__ = ["AXI4Signature", "Resp", "Kind", "Err", "DMAEngine", "QoSArbiter", "RemoteSink", "RemoteWriter",
            "descriptor_layout", "completion_layout", "remote_beat_layout"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).

@@ -6,14 +6,12 @@ from amaranth.lib.wiring import In, Out
 from hw.common import SkidBuffer, StreamBroadcast, StreamFIFO, check_int, check_pow2
 from hw.mem.sram import SRAMPortSignature
 
-from .axi import AXI4Signature
-from .descriptor import (COUNT_BITS, ERR_BITS, ERR_MALFORMED, ERR_RANGE, ERR_RD_DECERR,
-                         ERR_RD_SLVERR, ERR_WR_DECERR, ERR_WR_SLVERR, KIND_HBM, KIND_LOCAL,
-                         KIND_REMOTE, LENGTH_BITS, MAX_LENGTH, SEM_BITS, completion_layout,
-                         descriptor_layout)
+from .axi import AXI4Signature, Resp
+from .descriptor import (COUNT_BITS, ERR_BITS, KIND_BITS, LENGTH_BITS, MAX_LENGTH, SEM_BITS, Err,
+                         Kind, completion_layout, descriptor_layout, noc_layout)
 from .qos import QoSArbiter
 
-__all__ = ["DMAEngine"]
+__all__ = ["DMAEngine", "noc_layout"]
 
 PAGE = 4096  # AXI bursts never cross a 4 KiB boundary
 
@@ -41,12 +39,6 @@ def _row_cursor(m, rows, *, step, amount, done, active, cur, end, addr, span, la
                 end.eq((addr(r) + r.len - 1)[lw:aw]),
                 *latch(r),
             ]
-
-
-def noc_layout(addr_width, data_width):
-    """A remote write request toward another tile's SRAM (aligned byte address)."""
-    return data.StructLayout({"addr": addr_width, "data": data_width,
-                              "strb": data_width // 8, "last": 1})
 
 
 class DMAEngine(wiring.Component):
@@ -175,7 +167,7 @@ class DMAEngine(wiring.Component):
 
         row_layout = data.StructLayout({
             "src": aw, "dst": aw, "len": LENGTH_BITS, "first": 1, "last": 1,
-            "src_kind": 2, "dst_kind": 2, "dst_mask": self.n_local,
+            "src_kind": KIND_BITS, "dst_kind": KIND_BITS, "dst_mask": self.n_local,
         })
         comp_entry = data.StructLayout({"sem": SEM_BITS, "err": ERR_BITS, "skip": 1, "hbm": 1})
 
@@ -203,13 +195,13 @@ class DMAEngine(wiring.Component):
         outer = [desc.outer[d] for d in range(dims - 1)] if dims > 1 else []
 
         def space(kind):
-            return Mux(kind == KIND_HBM, self.hbm_size,
-                       Mux(kind == KIND_LOCAL, self.sram_size, 1 << aw))
+            return Mux(kind == Kind.HBM, self.hbm_size,
+                       Mux(kind == Kind.LOCAL, self.sram_size, 1 << aw))
 
         malformed = Signal()
         m.d.comb += malformed.eq((desc.length == 0) | (desc.length > MAX_LENGTH) |
-                                 (desc.src_kind > KIND_LOCAL) | (desc.dst_kind > KIND_REMOTE) |
-                                 ((desc.dst_kind == KIND_LOCAL) & (desc.dst_mask == 0)) |
+                                 (desc.src_kind > Kind.LOCAL) | (desc.dst_kind > Kind.REMOTE) |
+                                 ((desc.dst_kind == Kind.LOCAL) & (desc.dst_mask == 0)) |
                                  Cat(*[o.count == 0 for o in outer], Const(0, 1)).any())
         lo_s, hi_s = Signal(wide), Signal(wide)
         lo_d, hi_d = Signal(wide), Signal(wide)
@@ -237,7 +229,7 @@ class DMAEngine(wiring.Component):
             row.dst_kind.eq(desc.dst_kind),
             row.dst_mask.eq(desc.dst_mask),
             # The AW issuer only sees rows written to HBM.
-            row_bc.mask.eq(Cat(Const(0b11, 2), row.dst_kind == KIND_HBM)),
+            row_bc.mask.eq(Cat(Const(0b11, 2), row.dst_kind == Kind.HBM)),
         ]
         with m.FSM(name="decode") as decode_fsm:
             with m.State("IDLE"):
@@ -259,8 +251,9 @@ class DMAEngine(wiring.Component):
                 m.d.comb += [
                     entry.sem.eq(desc.sem),
                     entry.skip.eq(malformed | out_of_range),
-                    entry.err.eq(Mux(malformed, ERR_MALFORMED, Mux(out_of_range, ERR_RANGE, 0))),
-                    entry.hbm.eq(desc.dst_kind == KIND_HBM),
+                    entry.err.eq(Mux(malformed, Err.MALFORMED.value,
+                                     Mux(out_of_range, Err.RANGE.value, Err.OK.value))),
+                    entry.hbm.eq(desc.dst_kind == Kind.HBM),
                     comp_fifo.i_stream.valid.eq(1),
                 ]
                 with m.If(comp_fifo.i_stream.ready):
@@ -299,7 +292,7 @@ class DMAEngine(wiring.Component):
 
         # ---- read issue: AR bursts (HBM) or word reads (local SRAM) ---------------
         axi = self.m_axi
-        rbeat_layout = data.StructLayout({"data": self.dw, "resp": 2})
+        rbeat_layout = data.StructLayout({"data": self.dw, "resp": Resp.as_shape()})
         m.submodules.rbuf = rbuf = StreamFIFO(payload_shape=rbeat_layout, depth=self.read_buffer)
         m.submodules.sbuf = sbuf = StreamFIFO(payload_shape=self.dw, depth=4)
         ar_layout = data.StructLayout({"addr": waw, "len": 8})
@@ -318,7 +311,7 @@ class DMAEngine(wiring.Component):
         rd_active = Signal()
         rd_cur = Signal(waw)
         rd_end = Signal(waw)
-        rd_kind = Signal(2)
+        rd_kind = Signal(KIND_BITS)
         rd_beats = self._burst_beats(m, rd_cur, rd_end, "rd")
         ar_push = Signal()
         s_push = Signal()
@@ -326,7 +319,7 @@ class DMAEngine(wiring.Component):
         r_room = Signal()
         m.d.comb += r_room.eq(r_reserved + rbuf.level + rd_beats <= self.read_buffer)
         with m.If(rd_active):
-            with m.If(rd_kind == KIND_HBM):
+            with m.If(rd_kind == Kind.HBM):
                 m.d.comb += [
                     ar_skid.i_stream.valid.eq(r_room),
                     ar_skid.i_stream.payload.addr.eq(rd_cur),
@@ -348,7 +341,7 @@ class DMAEngine(wiring.Component):
             self.sram_rd.req.payload.wstrb.eq(0),
             self.sram_rd.req.payload.wdata.eq(0),
         ]
-        step_words = Mux(rd_kind == KIND_HBM, rd_beats, 1)
+        step_words = Mux(rd_kind == Kind.HBM, rd_beats, 1)
         rd_done = rd_step & (rd_cur + step_words > rd_end)
         _row_cursor(m, rows_rd, step=rd_step, amount=step_words, done=rd_done, active=rd_active,
                     cur=rd_cur, end=rd_end, addr=lambda r: r.src, span=(lw, aw),
@@ -368,7 +361,7 @@ class DMAEngine(wiring.Component):
         # ---- realigner: source-aligned words -> destination-aligned words --------
         wbeat_layout = data.StructLayout({
             "data": self.dw, "strb": lanes, "addr": waw, "desc_last": 1, "err": ERR_BITS,
-            "dst_kind": 2, "dst_mask": self.n_local,
+            "dst_kind": KIND_BITS, "dst_mask": self.n_local,
         })
         m.submodules.wskid = wskid = SkidBuffer(payload_shape=wbeat_layout)
         al_active = Signal()
@@ -380,8 +373,8 @@ class DMAEngine(wiring.Component):
         al_addr = Signal(waw)
         al_first_mask = Signal(lanes)
         al_last_mask = Signal(lanes)
-        al_kind = Signal(2)
-        al_dst_kind = Signal(2)
+        al_kind = Signal(KIND_BITS)
+        al_dst_kind = Signal(KIND_BITS)
         al_dst_mask = Signal(self.n_local)
         al_desc_last = Signal()
         err_acc = Signal(ERR_BITS)
@@ -391,12 +384,12 @@ class DMAEngine(wiring.Component):
         src_data = Signal(self.dw)
         src_err = Signal(ERR_BITS)
         src_take = Signal()
-        with m.If(al_kind == KIND_HBM):
+        with m.If(al_kind == Kind.HBM):
             m.d.comb += [
                 src_valid.eq(rbuf.o_stream.valid),
                 src_data.eq(rbuf.o_stream.payload.data),
-                src_err.eq(Mux(rbuf.o_stream.payload.resp == 2, ERR_RD_SLVERR,
-                               Mux(rbuf.o_stream.payload.resp == 3, ERR_RD_DECERR, 0))),
+                src_err.eq(Mux(rbuf.o_stream.payload.resp == Resp.SLVERR, Err.RD_SLVERR,
+                               Mux(rbuf.o_stream.payload.resp == Resp.DECERR, Err.RD_DECERR, Err.OK))),
                 rbuf.o_stream.ready.eq(src_take),
             ]
         with m.Else():
@@ -510,7 +503,8 @@ class DMAEngine(wiring.Component):
         # ---- B responses ----------------------------------------------------------
         m.submodules.bdone = bdone = StreamFIFO(payload_shape=ERR_BITS, depth=self.inflight)
         berr = Signal(ERR_BITS)
-        b_code = Mux(axi.bresp == 2, ERR_WR_SLVERR, Mux(axi.bresp == 3, ERR_WR_DECERR, 0))
+        b_code = Mux(axi.bresp == Resp.SLVERR, Err.WR_SLVERR,
+                     Mux(axi.bresp == Resp.DECERR, Err.WR_DECERR, Err.OK))
         b_err_next = Mux(berr == 0, b_code, berr)
         m.d.comb += [
             axi.bready.eq(btrack.o_stream.valid & bdone.i_stream.ready),
@@ -547,12 +541,12 @@ class DMAEngine(wiring.Component):
             self.noc.payload.last.eq(wb.payload.desc_last),
         ]
         with m.Switch(wb.payload.dst_kind):
-            with m.Case(KIND_HBM):
+            with m.Case(Kind.HBM):
                 m.d.comb += [
                     axi.wvalid.eq(wb.valid & can & wlen_fifo.o_stream.valid),
                     wb.ready.eq(axi.wready & can & wlen_fifo.o_stream.valid),
                 ]
-            with m.Case(KIND_LOCAL):
+            with m.Case(Kind.LOCAL):
                 m.d.comb += [
                     local_bc.i_stream.valid.eq(wb.valid & can),
                     wb.ready.eq(local_bc.i_stream.ready & can),

@@ -20,7 +20,7 @@ from hw.mem import SRAMPortSignature
 from hw.noc.ni import rx_layout, tx_layout
 from hw.noc.packet import coord_bits
 
-from .engine import noc_layout
+from .descriptor import noc_layout
 
 __all__ = ["remote_beat_layout", "RemoteWriter", "RemoteSink"]
 
