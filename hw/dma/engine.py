@@ -3,7 +3,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import SkidBuffer, StreamBroadcast, StreamFIFO, check_int, check_pow2
+from hw.common import SkidBuffer, StreamBroadcast, StreamFIFO, check_int, check_pow2, saturating_add
 from hw.mem.sram import SRAMPortSignature
 
 from .axi import AXI4Signature, Resp
@@ -581,8 +581,8 @@ class DMAEngine(wiring.Component):
             rdone.o_stream.ready.eq(done_fire & ~head.skip),
             bdone.o_stream.ready.eq(done_fire & ~head.skip & head.hbm),
         ]
-        with m.If(done_fire & (self.o_done.payload.err != 0) & (self.errors != 0xFFFF)):
-            m.d.sync += self.errors.eq(self.errors + 1)
+        with m.If(done_fire & (self.o_done.payload.err != 0)):
+            saturating_add(m, self.errors)
 
         m.d.comb += self.busy.eq(Cat(*[lv != 0 for lv in queue_level]).any() |
                                  ~decode_fsm.ongoing("IDLE") | comp_fifo.o_stream.valid)
