@@ -179,12 +179,18 @@ class Env:
     def dump(self):
         """Log the engine's sequencing state (debug aid when a test stalls)."""
         d = self.dut.dma
-        names = ["decode_state", "rd_active", "rd_kind", "al_active", "al_prime", "al_kind",
-                 "al_src_left", "al_dst_left", "wr_active", "r_reserved", "s_reserved"]
-        self.dut._log.error("engine: %s", {n: int(getattr(d, n).value) for n in names})
-        for f in ("rbuf", "sbuf", "comp_fifo", "rdone", "bdone", "rows_rd", "rows_al", "rows_wr",
-                  "wlen_fifo", "btrack", "aw_fifo"):
-            sub = getattr(d, f)
+        regs = {"decoder": ["decode_state"],
+                "reader": ["rd_active", "rd_kind", "r_reserved", "s_reserved"],
+                "realigner": ["al_active", "al_prime", "al_kind", "al_src_left", "al_dst_left"],
+                "aw_issuer": ["wr_active"]}
+        self.dut._log.error("engine: %s", {f"{s}.{n}": int(getattr(getattr(d, s), n).value)
+                                           for s, names in regs.items() for n in names})
+        fifos = [("reader", "rbuf"), ("reader", "sbuf"), ("completion", "comp_fifo"),
+                 ("router", "rdone"), ("completion", "bdone"), (None, "rows_rd"),
+                 (None, "rows_al"), (None, "rows_wr"), ("aw_issuer", "wlen_fifo"),
+                 ("aw_issuer", "btrack"), ("aw_issuer", "aw_fifo")]
+        for stage, f in fifos:
+            sub = getattr(d if stage is None else getattr(d, stage), f)
             self.dut._log.error("%s: in v%s r%s out v%s r%s", f,
                                 *(int(getattr(sub, x).value) for x in
                                   ("i_stream__valid", "i_stream__ready", "o_stream__valid",
