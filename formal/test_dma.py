@@ -1,6 +1,6 @@
 """Formal checks of the memory system and the DMA engine.
 
-Testplan (docs/dma.md, "Formal"):
+Testplan (docs/dma.md and docs/mem.md, "Testplan"):
 * ``QoSArbiter``: stream rules on the output and age invariants (bmc); the
   low class waits for at most ``starve_limit`` grants to the high class while
   it requests (bmc), covers for the worst wait and contention.
@@ -17,7 +17,7 @@ Testplan (docs/dma.md, "Formal"):
 * Mutant: an arbiter that never promotes the low class fails the bounded wait.
 """
 import pytest
-from amaranth.asserts import AnyConst, AnySeq
+from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Mux, Signal
 
 from formal import harness

@@ -2,7 +2,7 @@
 # (bad-parameter tests construct blocks that raise before they can be used)
 """BankedSRAM against :class:`sim.mem.BankedSRAMModel`.
 
-Testplan (docs/dma.md, "Banked SRAM"):
+Testplan (docs/mem.md, "Testplan"):
 * ``exact_arbitration``: every port streams random reads/writes at full rate;
   read data per port, the conflict counter and the cycle count equal the
   cycle model exactly (round-robin per bank, one access per bank per cycle).
@@ -15,7 +15,7 @@ import random
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from hw.mem import BankedSRAM
 from sim.mem import BankedSRAMModel
