@@ -29,7 +29,8 @@ from cocotbext.axi.constants import AxiResp
 
 from hw.dma import DMAEngine
 from hw.dma.descriptor import Err, Kind, noc_layout
-from sim.common.layout import unpack
+from hw.mem import sram_request_layout
+from sim.common.layout import pack, unpack
 from sim.dma import DMAModel, unpack_completion
 from tb import harness
 from tb.dma.top import DMATestTop
@@ -131,11 +132,12 @@ class Env:
     async def fill_local(self, i, lo, n, zero=False):
         data = bytes(n) if zero else bytes(self.rng.getrandbits(8) for _ in range(n))
         self.local[i][lo:lo + n] = data
-        aw, L = self.p["sram_aw"], self.lanes
+        L = self.lanes
+        layout = sram_request_layout(self.p["sram_aw"], self.p["data_width"])
         reqs = []
         for a in range(lo // L, (lo + n) // L):
             word = int.from_bytes(self.local[i][a * L:(a + 1) * L], "little")
-            reqs.append(a | 1 << aw | ((1 << L) - 1) << (aw + 1) | word << (aw + 1 + L))
+            reqs.append(pack(layout, dict(addr=a, we=1, wstrb=(1 << L) - 1, wdata=word)))
         await StreamSource(self.dut, f"tb__{i}__req", self.dut.clk).send(reqs)
 
     async def read_local(self, i):

@@ -17,7 +17,8 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles
 
-from hw.mem import BankedSRAM
+from hw.mem import BankedSRAM, sram_request_layout
+from sim.common import layout
 from sim.mem import BankedSRAMModel
 from tb import harness
 from tb.stream import StreamSink, StreamSource, reset
@@ -25,8 +26,8 @@ from tb.stream import StreamSink, StreamSource, reset
 
 def pack(p, req):
     addr, we, wstrb, wdata = req
-    aw, lanes = p["aw"], p["width"] // 8
-    return addr | we << aw | wstrb << (aw + 1) | wdata << (aw + 1 + lanes)
+    return layout.pack(sram_request_layout(p["aw"], p["width"]),
+                       dict(addr=addr, we=we, wstrb=wstrb, wdata=wdata))
 
 
 def model(p):
