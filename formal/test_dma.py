@@ -1,6 +1,6 @@
 """Formal checks of the memory system and the DMA engine.
 
-Testplan (docs/dma.md, "Formal"):
+Testplan (docs/dma.md and docs/mem.md, "Testplan"):
 * ``QoSArbiter``: stream rules on the output and age invariants (bmc); the
   low class waits for at most ``starve_limit`` grants to the high class while
   it requests (bmc), covers for the worst wait and contention.
@@ -11,19 +11,24 @@ Testplan (docs/dma.md, "Formal"):
   and AW burst lies inside HBM and never crosses 4 KiB (address bounds), and an
   R beat is always accepted when offered, so none is lost, as long as the slave
   returns only requested beats (bmc); covers for a split burst and a completion.
+* ``ReadIssuer`` (the engine's read stage alone, free rows, an honest AXI
+  slave and SRAM): R beats and SRAM responses are always accepted, every AR
+  burst has 1 .. ``max_burst`` beats and stays in its 4 KiB page, AR and the
+  read-buffer outputs obey the stream rules (bmc) + covers.
 * ``RemoteWriter``: stream rules on its output, every input beat is either
   sent, dropped and counted, or held (none lost or duplicated), a packet never
   exceeds ``max_beats`` (prove) + covers.
 * Mutant: an arbiter that never promotes the low class fails the bounded wait.
 """
 import pytest
-from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Mux, Signal
+from amaranth.asserts import AnySeq
+from amaranth.hdl import Assert, Assume, Cat, Const, Cover, Elaboratable, Module, Mux, Signal
 
 from formal import harness
 from formal.properties import (beat, check_invariants, check_source, drive_sink, drive_source,
                                one_in_one_out)
-from hw.dma import DMAEngine, QoSArbiter, RemoteWriter
+from hw.dma import DMAEngine, QoSArbiter, ReadIssuer, RemoteWriter
+from hw.dma.descriptor import MAX_LENGTH
 from hw.mem import BankedSRAM
 
 
@@ -163,6 +168,63 @@ def test_dma_bounds():
                     hbm_size=8192, queues=1, queue_depth=1, max_burst=4, read_buffer=8,
                     max_writes=2, inflight=2)
     harness.check(DMACheck(dut), name="dma_bounds", modes=("bmc", "cover"), depth=10)
+
+
+class ReadIssuerCheck(Elaboratable):
+    """The read stage's contract: with a slave that returns only beats it owes, nothing waits."""
+
+    def __init__(self, dut):
+        self.dut = dut
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        lanes = dut.lanes
+        rows, ar, r, sram = dut.i_rows, dut.o_ar, dut.i_r, dut.sram
+        drive_source(m, rows, name="rows")
+        # The decoder only sends rows of 1 .. MAX_LENGTH bytes inside the address space
+        # (its RANGE check).
+        row = rows.payload
+        m.d.comb += Assume(~rows.valid | ((row.len >= 1) & (row.len <= MAX_LENGTH) &
+                                          (row.src + row.len <= 1 << dut.aw)))
+        for s in (ar, dut.o_hbm, dut.o_sram):
+            drive_sink(m, s)
+        check_source(m, ar, name="ar")
+        check_source(m, dut.o_hbm, name="hbm")
+        check_source(m, dut.o_sram, name="sram_out")
+        owed_r, owed_s = Signal(12), Signal(4)
+        m.d.comb += [
+            r.valid.eq(AnySeq(1)), r.payload.eq(AnySeq(len(r.payload.as_value()))),
+            sram.req.ready.eq(AnySeq(1)),
+            sram.rsp.valid.eq(AnySeq(1)), sram.rsp.payload.eq(AnySeq(len(sram.rsp.payload))),
+            Assume(~r.valid | (owed_r != 0)), Assume(~sram.rsp.valid | (owed_s != 0)),
+        ]
+        m.d.sync += [
+            owed_r.eq(owed_r + Mux(beat(ar), ar.payload.len + 1, 0) - beat(r)),
+            owed_s.eq(owed_s + (beat(sram.req) & ~sram.req.payload.we) - beat(sram.rsp)),
+        ]
+        # Byte offset in the 4 KiB page and burst bytes, as shifts (no multipliers for the solver).
+        lw = (lanes - 1).bit_length()
+        first = Cat(Const(0, lw), ar.payload.addr[:12 - lw])
+        nbytes = Cat(Const(0, lw), ar.payload.len + 1)
+        m.d.comb += [
+            Assert(~r.valid | r.ready, "r_never_dropped"),
+            Assert(~sram.rsp.valid | sram.rsp.ready, "sram_rsp_never_dropped"),
+            Assert(~sram.req.valid | ~sram.req.payload.we, "sram_reads_only"),
+            Assert(~ar.valid | (ar.payload.len + 1 <= dut.max_burst), "ar_max_burst"),
+            Assert(~ar.valid | (first + nbytes <= 4096), "ar_4k"),
+            Cover(beat(ar) & (ar.payload.len != dut.max_burst - 1), "short_burst"),
+            Cover(beat(dut.o_hbm), "hbm_word"),
+            Cover(beat(dut.o_sram), "sram_word"),
+        ]
+        return m
+
+
+def test_read_issuer():
+    # read_buffer == max_burst: a second burst must wait for the first one's beats to leave.
+    dut = ReadIssuer(addr_width=16, data_width=16, n_local=1, sram_addr_width=5, max_burst=4,
+                     read_buffer=4)
+    harness.check(ReadIssuerCheck(dut), name="dma_read_issuer", modes=("bmc", "cover"), depth=10)
 
 
 class RemoteWriterCheck(Elaboratable):

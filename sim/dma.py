@@ -7,20 +7,21 @@ any aligned word the engine reads is poisoned, a write error when any written
 byte is. Read errors take precedence over write errors (the code of the first
 failing beat in stream order).
 """
-from amaranth.hdl import Shape
-from amaranth.lib import data
-
-from hw.common.layout import pack
-
-from hw.dma.descriptor import (ERR_MALFORMED, ERR_OK, ERR_RANGE, KIND_HBM, KIND_LOCAL,
-                               KIND_REMOTE, MAX_LENGTH, descriptor_layout)
+from hw.common.layout import pack, unpack
+from hw.dma.descriptor import DST_KINDS, MAX_LENGTH, SRC_KINDS, Err, Kind, completion_layout, \
+    descriptor_layout
 
 __all__ = ["DMAModel", "pack", "unpack_completion", "tile_dma"]
 
 
 def unpack_completion(word):
-    """``(sem, err)`` from an ``o_done`` payload."""
-    return word & 0xFF, word >> 8 & 0x7
+    """``(sem, err)`` from an ``o_done`` payload.
+
+    ``err`` is an :class:`~hw.dma.descriptor.Err` (a code outside it, which the
+    engine never returns, stays a plain ``int`` so that a mismatch still reports).
+    """
+    c = unpack(completion_layout(), word)
+    return c["sem"], Err(c["err"]) if c["err"] in set(Err) else c["err"]
 
 
 class DMAModel:
@@ -53,22 +54,23 @@ class DMAModel:
         return o + [dict(count=1, src_stride=0, dst_stride=0)] * (self.dims - 1 - len(o))
 
     def _space(self, kind):
-        return {KIND_HBM: self.hbm_size, KIND_LOCAL: self.sram_size}.get(kind, 1 << self.aw)
+        return {Kind.HBM: self.hbm_size, Kind.LOCAL: self.sram_size}.get(kind, 1 << self.aw)
 
     def decode_error(self, d):
         """Error code of the decode checks (0 when the descriptor will run)."""
         outer = self.outer(d)
-        if not 1 <= d["length"] <= MAX_LENGTH or d["src_kind"] > KIND_LOCAL or \
-                d["dst_kind"] > KIND_REMOTE or (d["dst_kind"] == KIND_LOCAL and d["dst_mask"] == 0) or \
+        if not 1 <= d["length"] <= MAX_LENGTH or d["src_kind"] not in SRC_KINDS or \
+                d["dst_kind"] not in DST_KINDS or \
+                (d["dst_kind"] == Kind.LOCAL and d["dst_mask"] == 0) or \
                 any(o["count"] == 0 for o in outer):
-            return ERR_MALFORMED
+            return Err.MALFORMED
         for side in ("src", "dst"):
             lo = d[side] + sum(min(0, (o["count"] - 1) * o[f"{side}_stride"]) for o in outer)
             hi = d[side] + d["length"] - 1 + \
                 sum(max(0, (o["count"] - 1) * o[f"{side}_stride"]) for o in outer)
             if lo < 0 or hi >= self._space(d[f"{side}_kind"]):
-                return ERR_RANGE
-        return ERR_OK
+                return Err.RANGE
+        return Err.OK
 
     def rows(self, d):
         """The contiguous runs ``(src, dst, length)`` in engine order (innermost first)."""
@@ -87,7 +89,7 @@ class DMAModel:
                 return
 
     def run(self, d, *, hbm, local, remote=None, rd_poison=None, wr_poison=None):
-        """Apply descriptor ``d``; return its completion error code.
+        """Apply descriptor ``d``; return its completion code (an :class:`~hw.dma.descriptor.Err`).
 
         Parameters
         ----------
@@ -98,27 +100,27 @@ class DMAModel:
         remote : dict, optional
             Remote byte address -> value (NoC writes).
         rd_poison, wr_poison : dict, optional
-            HBM word address (read) / byte address (write) -> error code.
+            HBM word address (read) / byte address (write) -> :class:`~hw.dma.descriptor.Err`.
         """
         err = self.decode_error(d)
         if err:
             return err
         rd_poison, wr_poison = rd_poison or {}, wr_poison or {}
-        rd_err = wr_err = ERR_OK
+        rd_err = wr_err = Err.OK
         for s, t, n in self.rows(d):
-            if d["src_kind"] == KIND_HBM:
+            if d["src_kind"] == Kind.HBM:
                 for w in range(s // self.lanes, (s + n - 1) // self.lanes + 1):
                     if not rd_err and w in rd_poison:
                         rd_err = rd_poison[w]
                 chunk = bytes(hbm[s:s + n])
             else:
                 chunk = bytes(local[0][s:s + n])
-            if d["dst_kind"] == KIND_HBM:
+            if d["dst_kind"] == Kind.HBM:
                 for a in range(t, t + n):
                     if not wr_err and a in wr_poison:
                         wr_err = wr_poison[a]
                 hbm[t:t + n] = chunk
-            elif d["dst_kind"] == KIND_LOCAL:
+            elif d["dst_kind"] == Kind.LOCAL:
                 for i in range(self.n_local):
                     if d["dst_mask"] >> i & 1:
                         local[i][t:t + n] = chunk

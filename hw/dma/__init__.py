@@ -1,12 +1,19 @@
 """DMA: descriptor-based N-D DMA engine with an AXI4 master, SRAM ports and a NoC port."""
-from .axi import AXI4Signature
-from .descriptor import descriptor_layout, completion_layout
+from .axi import AXI4Signature, Resp
+from .descriptor import Err, Kind, descriptor_layout, completion_layout
 from .engine import DMAEngine
+from .decode import DescriptorDecoder
+from .read import ReadIssuer
+from .realign import Realigner
+from .write import WriteIssuer, WriteRouter
+from .completion import CompletionTracker
 from .qos import QoSArbiter
 from .remote import RemoteSink, RemoteWriter, remote_beat_layout
 
-__all__ = ["AXI4Signature", "DMAEngine", "QoSArbiter", "RemoteSink", "RemoteWriter",
-           "descriptor_layout", "completion_layout", "remote_beat_layout"]
+__all__ = ["AXI4Signature", "Resp", "Kind", "Err", "DMAEngine", "DescriptorDecoder", "ReadIssuer",
+           "Realigner", "WriteIssuer", "WriteRouter", "CompletionTracker", "QoSArbiter",
+           "RemoteSink", "RemoteWriter", "descriptor_layout", "completion_layout",
+           "remote_beat_layout"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).
 TOPS = {

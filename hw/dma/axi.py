@@ -8,14 +8,23 @@ bus_separator="__")`` binds them directly: no wrapper and no renaming.
 The channels are plain valid/ready members (not :mod:`amaranth.lib.stream`
 signatures) because a stream would add a ``__payload`` level.
 """
-from amaranth.lib import wiring
+from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.common import check_int, check_pow2
 
-__all__ = ["AXI4Signature", "AXI_OKAY", "AXI_EXOKAY", "AXI_SLVERR", "AXI_DECERR"]
+__all__ = ["AXI4Signature", "Resp", "AXI_OKAY", "AXI_EXOKAY", "AXI_SLVERR", "AXI_DECERR"]
 
-AXI_OKAY, AXI_EXOKAY, AXI_SLVERR, AXI_DECERR = 0, 1, 2, 3
+
+class Resp(enum.IntEnum, shape=2):
+    """AXI4 ``RRESP`` / ``BRESP`` codes."""
+    OKAY = 0
+    EXOKAY = 1
+    SLVERR = 2
+    DECERR = 3
+
+
+AXI_OKAY, AXI_EXOKAY, AXI_SLVERR, AXI_DECERR = Resp.OKAY, Resp.EXOKAY, Resp.SLVERR, Resp.DECERR
 
 
 class AXI4Signature(wiring.Signature):
@@ -41,9 +50,9 @@ class AXI4Signature(wiring.Signature):
             "awsize": Out(3), "awburst": Out(2), "awvalid": Out(1), "awready": In(1),
             "wdata": Out(data_width), "wstrb": Out(strb), "wlast": Out(1),
             "wvalid": Out(1), "wready": In(1),
-            "bid": In(id_width), "bresp": In(2), "bvalid": In(1), "bready": Out(1),
+            "bid": In(id_width), "bresp": In(Resp.as_shape()), "bvalid": In(1), "bready": Out(1),
             "arid": Out(id_width), "araddr": Out(addr_width), "arlen": Out(8),
             "arsize": Out(3), "arburst": Out(2), "arvalid": Out(1), "arready": In(1),
-            "rid": In(id_width), "rdata": In(data_width), "rresp": In(2), "rlast": In(1),
+            "rid": In(id_width), "rdata": In(data_width), "rresp": In(Resp.as_shape()), "rlast": In(1),
             "rvalid": In(1), "rready": Out(1),
         })

@@ -15,12 +15,12 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int, check_pow2
+from hw.common import check_int, check_pow2, saturating_add
 from hw.mem import SRAMPortSignature
 from hw.noc.ni import rx_layout, tx_layout
 from hw.noc.packet import coord_bits
 
-from .engine import noc_layout
+from .descriptor import noc_layout
 
 __all__ = ["remote_beat_layout", "RemoteWriter", "RemoteSink"]
 
@@ -129,8 +129,8 @@ class RemoteWriter(wiring.Component):
                 m.d.sync += count.eq(0)
             with m.Else():
                 m.d.sync += count.eq(count + 1)
-        with m.If(drop & (self.errors != 0xFFFF)):
-            m.d.sync += self.errors.eq(self.errors + 1)
+        with m.If(drop):
+            saturating_add(m, self.errors)
         with m.If(empty):
             m.d.sync += held_valid.eq(i.valid)
             with m.If(i.valid):
@@ -153,7 +153,7 @@ class RemoteSink(wiring.Component):
     sram : Out(SRAMPortSignature)
         Write requests (word address, strobes, data); reads are never issued.
     writes : Out(32)
-        Beats written (wrapping), for status and tests.
+        Beats written (saturating), for status and tests.
     """
 
     def __init__(self, *, data_width=64, sram_size=65536, kx, ky, noc_data_width):
@@ -183,5 +183,5 @@ class RemoteSink(wiring.Component):
             self.sram.rsp.ready.eq(1),
         ]
         with m.If(req.valid & req.ready):
-            m.d.sync += self.writes.eq(self.writes + 1)
+            saturating_add(m, self.writes)
         return m

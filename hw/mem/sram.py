@@ -4,7 +4,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.common import RoundRobinArbiter, StreamFIFO, check_int, check_pow2
+from hw.common import RoundRobinArbiter, StreamFIFO, check_int, check_pow2, saturating_add
 
 __all__ = ["SRAMPortSignature", "sram_request_layout", "BankedSRAM"]
 
@@ -154,10 +154,7 @@ class BankedSRAM(wiring.Component):
         lost = Signal(range(npo + 1))
         m.d.comb += lost.eq(sum((self.ports[p].req.valid & eligible[p] & ~granted[p])
                                 for p in range(npo)))
-        with m.If(self.conflicts + lost < (1 << 32)):
-            m.d.sync += self.conflicts.eq(self.conflicts + lost)
-        with m.Else():
-            m.d.sync += self.conflicts.eq((1 << 32) - 1)
+        saturating_add(m, self.conflicts, lost)
 
         for p in range(npo):
             req = self.ports[p].req

@@ -28,8 +28,9 @@ from cocotbext.axi import AxiBus, AxiRam
 from cocotbext.axi.constants import AxiResp
 
 from hw.dma import DMAEngine
-from hw.dma.descriptor import (ERR_MALFORMED, ERR_OK, ERR_RANGE, ERR_RD_DECERR, ERR_RD_SLVERR,
-                               ERR_WR_DECERR, ERR_WR_SLVERR, KIND_HBM, KIND_LOCAL, KIND_REMOTE)
+from hw.dma.descriptor import Err, Kind, noc_layout
+from hw.mem import sram_request_layout
+from hw.common.layout import pack, unpack
 from sim.dma import DMAModel, unpack_completion
 from sim.rtl import runner
 from sim.rtl.blocks import run_dma
@@ -93,12 +94,12 @@ class Env:
             return await orig_write(address, data)
 
         async def send_r(r):
-            if int(r.rresp) == AxiResp.SLVERR and state["rd"] == ERR_RD_DECERR:
+            if int(r.rresp) == AxiResp.SLVERR and state["rd"] == Err.RD_DECERR:
                 r.rresp = AxiResp.DECERR
             await orig_r(r)
 
         async def send_b(b):
-            if int(b.bresp) == AxiResp.SLVERR and state["wr"] == ERR_WR_DECERR:
+            if int(b.bresp) == AxiResp.SLVERR and state["wr"] == Err.WR_DECERR:
                 b.bresp = AxiResp.DECERR
             await orig_b(b)
 
@@ -129,15 +130,16 @@ class Env:
     async def fill_local(self, i, lo, n, zero=False):
         data = bytes(n) if zero else bytes(self.rng.getrandbits(8) for _ in range(n))
         self.local[i][lo:lo + n] = data
-        aw, L = self.p["sram_aw"], self.lanes
+        L = self.lanes
+        layout = sram_request_layout(self.p["sram_aw"], self.p["data_width"])
         reqs = []
         for a in range(lo // L, (lo + n) // L):
             word = int.from_bytes(self.local[i][a * L:(a + 1) * L], "little")
-            reqs.append(a | 1 << aw | ((1 << L) - 1) << (aw + 1) | word << (aw + 1 + L))
+            reqs.append(pack(layout, dict(addr=a, we=1, wstrb=(1 << L) - 1, wdata=word)))
         await StreamSource(self.dut, f"tb__{i}__req", self.dut.clk).send(reqs)
 
     async def read_local(self, i):
-        aw, L = self.p["sram_aw"], self.lanes
+        L = self.lanes
         words = self.p["sram_size"] // L
         sink = StreamSink(self.dut, f"tb__{i}__rsp", self.dut.clk)
         task = sink.start()
@@ -150,14 +152,12 @@ class Env:
     def drain_noc(self):
         if self.noc is None:
             return
-        aw, dw, L = self.p["addr_width"], self.p["data_width"], self.lanes
-        for beat in self.noc.beats[self.noc_seen:]:
-            addr = beat & ((1 << aw) - 1)
-            data = beat >> aw & ((1 << dw) - 1)
-            strb = beat >> (aw + dw) & ((1 << L) - 1)
-            for k in range(L):
-                if strb >> k & 1:
-                    self.remote_got[addr + k] = data >> (8 * k) & 0xFF
+        layout = noc_layout(self.p["addr_width"], self.p["data_width"])
+        for word in self.noc.beats[self.noc_seen:]:
+            beat = unpack(layout, word)
+            for k in range(self.lanes):
+                if beat["strb"] >> k & 1:
+                    self.remote_got[beat["addr"] + k] = beat["data"] >> (8 * k) & 0xFF
         self.noc_seen = len(self.noc.beats)
 
     async def issue(self, descs, queue=0, valid_prob=1.0):
@@ -179,12 +179,18 @@ class Env:
     def dump(self):
         """Log the engine's sequencing state (debug aid when a test stalls)."""
         d = self.dut.dma
-        names = ["decode_state", "rd_active", "rd_kind", "al_active", "al_prime", "al_kind",
-                 "al_src_left", "al_dst_left", "wr_active", "r_reserved", "s_reserved"]
-        self.dut._log.error("engine: %s", {n: int(getattr(d, n).value) for n in names})
-        for f in ("rbuf", "sbuf", "comp_fifo", "rdone", "bdone", "rows_rd", "rows_al", "rows_wr",
-                  "wlen_fifo", "btrack", "aw_fifo"):
-            sub = getattr(d, f)
+        regs = {"decoder": ["decode_state"],
+                "reader": ["rd_active", "rd_kind", "r_reserved", "s_reserved"],
+                "realigner": ["al_active", "al_prime", "al_kind", "al_src_left", "al_dst_left"],
+                "aw_issuer": ["wr_active"]}
+        self.dut._log.error("engine: %s", {f"{s}.{n}": int(getattr(getattr(d, s), n).value)
+                                           for s, names in regs.items() for n in names})
+        fifos = [("reader", "rbuf"), ("reader", "sbuf"), ("completion", "comp_fifo"),
+                 ("router", "rdone"), ("completion", "bdone"), (None, "rows_rd"),
+                 (None, "rows_al"), (None, "rows_wr"), ("aw_issuer", "wlen_fifo"),
+                 ("aw_issuer", "btrack"), ("aw_issuer", "aw_fifo")]
+        for stage, f in fifos:
+            sub = getattr(d if stage is None else getattr(d, stage), f)
             self.dut._log.error("%s: in v%s r%s out v%s r%s", f,
                                 *(int(getattr(sub, x).value) for x in
                                   ("i_stream__valid", "i_stream__ready", "o_stream__valid",
@@ -217,9 +223,9 @@ class Env:
 def region_desc(rng, model, src_kind, dst_kind, max_total, *, nd=True, mask=None, sem=0,
                 rem_dst=REM_DST):
     """A random descriptor whose bounding boxes fit the kind's test regions."""
-    regions = {("src", KIND_HBM): HBM_SRC, ("src", KIND_LOCAL): LOC_SRC,
-               ("dst", KIND_HBM): HBM_DST, ("dst", KIND_LOCAL): LOC_DST,
-               ("dst", KIND_REMOTE): rem_dst}
+    regions = {("src", Kind.HBM): HBM_SRC, ("src", Kind.LOCAL): LOC_SRC,
+               ("dst", Kind.HBM): HBM_DST, ("dst", Kind.LOCAL): LOC_DST,
+               ("dst", Kind.REMOTE): rem_dst}
     while True:
         length = rng.choice([1, 2, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200, 511, 512, 1000,
                              rng.randint(1, max_total)])
@@ -269,11 +275,11 @@ async def aligned_1d(dut):
     for so in range(L):
         for do in range(L):
             for n in (1, L - 1, L + 1, 3 * L - 2):
-                descs.append(dict(src_kind=KIND_HBM, dst_kind=KIND_HBM, src=64 * sem + so,
+                descs.append(dict(src_kind=Kind.HBM, dst_kind=Kind.HBM, src=64 * sem + so,
                                   dst=HBM_DST[0] + 64 * sem + do, length=n, sem=sem % 256))
                 sem += 1
     # Crosses a 4 KiB page on both sides, misaligned.
-    descs.append(dict(src_kind=KIND_HBM, dst_kind=KIND_HBM, src=4096 - 300 + 3,
+    descs.append(dict(src_kind=Kind.HBM, dst_kind=Kind.HBM, src=4096 - 300 + 3,
                       dst=HBM_DST[0] + 8192 - 100 + 5, length=1500, sem=7))
     await env.issue(descs)
     got = await env.wait_done()
@@ -287,8 +293,8 @@ async def random_nd(dut):
     env.fill_hbm(*HBM_SRC)
     await env.fill_local(0, *LOC_SRC)
     rng = env.rng
-    kinds = [(KIND_HBM, KIND_HBM), (KIND_HBM, KIND_LOCAL), (KIND_LOCAL, KIND_HBM),
-             (KIND_HBM, KIND_REMOTE), (KIND_LOCAL, KIND_LOCAL), (KIND_LOCAL, KIND_REMOTE)]
+    kinds = [(Kind.HBM, Kind.HBM), (Kind.HBM, Kind.LOCAL), (Kind.LOCAL, Kind.HBM),
+             (Kind.HBM, Kind.REMOTE), (Kind.LOCAL, Kind.LOCAL), (Kind.LOCAL, Kind.REMOTE)]
     descs = [region_desc(rng, env.model, *kinds[i % len(kinds)], 4096, sem=i) for i in range(36)]
     dut._log.info("local SRAM filled")
     for phase, prob in enumerate((0.3, 0.0, 0.6)):
@@ -309,14 +315,14 @@ async def errors(dut):
     L = env.lanes
     # Poisoned HBM words (reads) and bytes (writes).
     for w in range(1000 // L, 1000 // L + 2):
-        env.rd_poison[w] = ERR_RD_SLVERR
+        env.rd_poison[w] = Err.RD_SLVERR
     for w in range(3000 // L, 3000 // L + 1):
-        env.rd_poison[w] = ERR_RD_DECERR
+        env.rd_poison[w] = Err.RD_DECERR
     for a in range(HBM_DST[0] + 20000, HBM_DST[0] + 20010):
-        env.wr_poison[a] = ERR_WR_SLVERR
+        env.wr_poison[a] = Err.WR_SLVERR
     for a in range(HBM_DST[0] + 30000, HBM_DST[0] + 30004):
-        env.wr_poison[a] = ERR_WR_DECERR
-    good = lambda s, t, n, sem: dict(src_kind=KIND_HBM, dst_kind=KIND_HBM, src=s, dst=HBM_DST[0] + t,
+        env.wr_poison[a] = Err.WR_DECERR
+    good = lambda s, t, n, sem: dict(src_kind=Kind.HBM, dst_kind=Kind.HBM, src=s, dst=HBM_DST[0] + t,
                                      length=n, sem=sem)
     descs = [
         good(100, 0, 300, 1),
@@ -325,11 +331,11 @@ async def errors(dut):
         good(2990, 3000, 40, 4),             # DECERR read
         dict(good(0, 4000, 0, 5)),           # length 0: malformed
         dict(good(0, 4000, 10, 6), src_kind=3),  # bad kind: malformed
-        dict(good(0, 4000, 10, 7), dst_kind=KIND_LOCAL, dst_mask=0),  # empty mask
+        dict(good(0, 4000, 10, 7), dst_kind=Kind.LOCAL, dst_mask=0),  # empty mask
         dict(good(0, 4000, 10, 8), outer=[dict(count=0, src_stride=0, dst_stride=0)]),
         good((1 << 17) - 5, 4000, 10, 9),    # source past the end of HBM
         dict(good(100, 4000, 10, 10), outer=[dict(count=3, src_stride=-80, dst_stride=0)]),
-        dict(good(0, 0, 10, 11), dst_kind=KIND_LOCAL, dst=8190, dst_mask=1),  # past the SRAM
+        dict(good(0, 0, 10, 11), dst_kind=Kind.LOCAL, dst=8190, dst_mask=1),  # past the SRAM
         good(6000, 19990, 64, 12),           # write SLVERR
         good(7000, 29990, 64, 13),           # write DECERR
         good(8000, 5000, 777, 14),
@@ -337,32 +343,32 @@ async def errors(dut):
     await env.issue(descs)
     got = await env.wait_done()
     codes = [e for _, e in got]
-    assert codes == [ERR_OK, ERR_RD_SLVERR, ERR_OK, ERR_RD_DECERR, ERR_MALFORMED, ERR_MALFORMED,
-                     ERR_MALFORMED, ERR_MALFORMED, ERR_RANGE, ERR_RANGE, ERR_RANGE, ERR_WR_SLVERR,
-                     ERR_WR_DECERR, ERR_OK], codes
+    assert codes == [Err.OK, Err.RD_SLVERR, Err.OK, Err.RD_DECERR, Err.MALFORMED, Err.MALFORMED,
+                     Err.MALFORMED, Err.MALFORMED, Err.RANGE, Err.RANGE, Err.RANGE, Err.WR_SLVERR,
+                     Err.WR_DECERR, Err.OK], codes
     assert got == env.expected
     assert int(dut.errors.value) == sum(1 for c in codes if c)
     # Bytes a failed copy wrote are undefined; everything else must match.
     ignore = set()
     for d, (_, e) in zip(descs, got):
-        if e in (ERR_RD_SLVERR, ERR_RD_DECERR, ERR_WR_SLVERR, ERR_WR_DECERR):
+        if e in (Err.RD_SLVERR, Err.RD_DECERR, Err.WR_SLVERR, Err.WR_DECERR):
             ignore |= {("hbm", a) for a in env.model.touched(d)}
     await env.check_all(ignore=ignore)
     # The engine carries on: a later transfer completes cleanly.
     await env.issue([good(4000, 6000, 999, 15)])
     got = await env.wait_done()
-    assert got[-1] == (15, ERR_OK)
+    assert got[-1] == (15, Err.OK)
 
 
 @cocotb.test(timeout_time=50, timeout_unit="ms")
 async def broadcast(dut):
     env = await start(dut, prob=0.2)
     env.fill_hbm(*HBM_SRC)
-    d = dict(src_kind=KIND_HBM, dst_kind=KIND_LOCAL, dst_mask=0b11, src=123, dst=LOC_DST[0] + 5,
+    d = dict(src_kind=Kind.HBM, dst_kind=Kind.LOCAL, dst_mask=0b11, src=123, dst=LOC_DST[0] + 5,
              length=1800, sem=42, outer=[dict(count=2, src_stride=2000, dst_stride=1900)])
     await env.issue([d])
     got = await env.wait_done()
-    assert got == [(42, ERR_OK)]
+    assert got == [(42, Err.OK)]
     await ClockCycles(dut.clk, 20)
     assert len(env.done.beats) == 1, "broadcast must complete once"
     await env.check_all()
@@ -375,7 +381,7 @@ async def qos(dut):
     env = await start(dut)
     p = env.p
     env.fill_hbm(*HBM_SRC)
-    mk = lambda i, sem: dict(src_kind=KIND_HBM, dst_kind=KIND_HBM, src=64 * i,
+    mk = lambda i, sem: dict(src_kind=Kind.HBM, dst_kind=Kind.HBM, src=64 * i,
                              dst=HBM_DST[0] + 64 * i, length=64, sem=sem)
     env.done.ready_prob = 0.0
     high = [mk(i, i) for i in range(20)]
@@ -405,9 +411,9 @@ async def qos(dut):
 async def big_64k(dut):
     env = await start(dut, prob=0.1)
     env.fill_hbm(*HBM_SRC)
-    await env.issue([dict(src_kind=KIND_HBM, dst_kind=KIND_HBM, src=1, dst=HBM_DST[0] + 1,
+    await env.issue([dict(src_kind=Kind.HBM, dst_kind=Kind.HBM, src=1, dst=HBM_DST[0] + 1,
                           length=65535, sem=1)])
-    assert await env.wait_done() == [(1, ERR_OK)]
+    assert await env.wait_done() == [(1, Err.OK)]
     await env.check_all()
 
 
@@ -461,23 +467,23 @@ async def bench_sweep(dut):
         return (cocotb.utils.get_sim_time("ns") - t0) / 10
 
     for size in sizes:
-        one = await timed([dict(src_kind=KIND_HBM, dst_kind=KIND_HBM, src=0, dst=HBM_DST[0],
+        one = await timed([dict(src_kind=Kind.HBM, dst_kind=Kind.HBM, src=0, dst=HBM_DST[0],
                                 length=size, sem=1)])
         # Back-to-back descriptors over disjoint ranges inside the 64 KiB regions.
         n = min(16, HBM_SRC[1] // size)
         many = None
         if n >= 2:
-            cycles = await timed([dict(src_kind=KIND_HBM, dst_kind=KIND_HBM, src=i * size,
+            cycles = await timed([dict(src_kind=Kind.HBM, dst_kind=Kind.HBM, src=i * size,
                                        dst=HBM_DST[0] + i * size, length=size, sem=i)
                                   for i in range(n)])
             many = n * size / (L * cycles)
-        assert all(e == ERR_OK for _, e in env.expected)
+        assert all(e == Err.OK for _, e in env.expected)
         out["rows"].append(dict(size=size, one=size / (L * one), many=many, n=n))
     # Broadcast: one HBM read written to every local SRAM vs one SRAM.
     size = 4096
-    single = await timed([dict(src_kind=KIND_HBM, dst_kind=KIND_LOCAL, dst_mask=1, src=0,
+    single = await timed([dict(src_kind=Kind.HBM, dst_kind=Kind.LOCAL, dst_mask=1, src=0,
                                dst=0, length=size, sem=1)])
-    bcast = await timed([dict(src_kind=KIND_HBM, dst_kind=KIND_LOCAL,
+    bcast = await timed([dict(src_kind=Kind.HBM, dst_kind=Kind.LOCAL,
                               dst_mask=(1 << p["n_local"]) - 1, src=0, dst=0, length=size, sem=2)])
     out["broadcast"] = dict(size=size, n=p["n_local"], single_cycles=single, bcast_cycles=bcast)
     path = os.environ.get("BENCH_OUT")

@@ -14,7 +14,7 @@ import random
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from hw.dma.descriptor import ERR_OK, KIND_HBM, KIND_LOCAL, KIND_REMOTE
+from hw.dma.descriptor import Err, Kind
 from sim.rtl import runner
 from sim.rtl.stream import reset
 from tb.dma.remote_top import RemoteTestTop
@@ -55,7 +55,7 @@ async def remote_random(dut):
     env.fill_hbm(*HBM_SRC)
     await env.fill_local(0, *LOC_SRC)
     rng = env.rng
-    kinds = [(KIND_HBM, KIND_REMOTE), (KIND_LOCAL, KIND_REMOTE)]
+    kinds = [(Kind.HBM, Kind.REMOTE), (Kind.LOCAL, Kind.REMOTE)]
     descs = [region_desc(rng, env.model, *kinds[i % 2], 4096, sem=i, rem_dst=(TILE1, 8192))
              for i in range(16)]
     for half in (descs[:8], descs[8:]):
@@ -69,7 +69,7 @@ async def remote_random(dut):
 async def remote_bad_tile(dut):
     env = await start(dut, prob=0.0)
     env.fill_hbm(*HBM_SRC)
-    mk = lambda src, dst, n, sem: dict(src_kind=KIND_HBM, dst_kind=KIND_REMOTE, src=src, dst=dst,
+    mk = lambda src, dst, n, sem: dict(src_kind=Kind.HBM, dst_kind=Kind.REMOTE, src=src, dst=dst,
                                        length=n, sem=sem)
     descs = [
         mk(0, TILE1 + 100, 300, 1),
@@ -78,7 +78,7 @@ async def remote_bad_tile(dut):
         mk(3000, TILE1 + 4000, 777, 4),         # later copies still arrive
     ]
     await env.issue(descs)
-    assert await env.wait_done() == [(d["sem"], ERR_OK) for d in descs]
+    assert await env.wait_done() == [(d["sem"], Err.OK) for d in descs]
     for a in list(env.remote):                  # the model keeps only what the mesh can reach
         if not TILE1 <= a < NO_TILE:
             del env.remote[a]

@@ -2,7 +2,7 @@
 # (bad-parameter tests construct blocks that raise before they can be used)
 """BankedSRAM against :class:`sim.mem.BankedSRAMModel`.
 
-Testplan (docs/dma.md, "Banked SRAM"):
+Testplan (docs/mem.md, "Testplan"):
 * ``exact_arbitration``: every port streams random reads/writes at full rate;
   read data per port, the conflict counter and the cycle count equal the
   cycle model exactly (round-robin per bank, one access per bank per cycle).
@@ -15,9 +15,10 @@ import random
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
-from hw.mem import BankedSRAM
+from hw.mem import BankedSRAM, sram_request_layout
+from sim.common import layout
 from sim.mem import BankedSRAMModel
 from sim.rtl import runner
 from sim.rtl.stream import StreamSink, StreamSource, reset
@@ -25,8 +26,8 @@ from sim.rtl.stream import StreamSink, StreamSource, reset
 
 def pack(p, req):
     addr, we, wstrb, wdata = req
-    aw, lanes = p["aw"], p["width"] // 8
-    return addr | we << aw | wstrb << (aw + 1) | wdata << (aw + 1 + lanes)
+    return layout.pack(sram_request_layout(p["aw"], p["width"]),
+                       dict(addr=addr, we=we, wstrb=wstrb, wdata=wdata))
 
 
 def model(p):
