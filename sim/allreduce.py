@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.dma.descriptor import Kind
 from sim.compiler.program import ENGINES
 from sim.compiler.remote import NODE_SHIFT
 from sim.tile import TileModel
@@ -38,7 +39,7 @@ class _ChipTile(TileModel):
     """A tile whose REMOTE DMA writes are collected instead of applied locally."""
 
     def run_op(self, op):
-        if op.kind == "dma" and op.rec["dst_kind"] == 2:
+        if op.kind == "dma" and op.rec["dst_kind"] == Kind.REMOTE:
             self.outgoing = {}
             return self.dma.run(op.rec, hbm=self.hbm, local=[self.sram], remote=self.outgoing)
         return super().run_op(op)
@@ -106,7 +107,7 @@ class ChipPairModel:
                     err = self.tiles[c].run_op(op)
                     if err:
                         raise RuntimeError(f"golden: chip {c} op {op.name} failed with {err}")
-                    if op.kind == "dma" and op.rec["dst_kind"] == 2:
+                    if op.kind == "dma" and op.rec["dst_kind"] == Kind.REMOTE:
                         self._deliver(c, self.tiles[c].outgoing)
                     ptr[c] += 1
                     progress = True

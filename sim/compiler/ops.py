@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.dma.descriptor import Kind
 from sim import mx
 
 from .program import CompileError
@@ -26,7 +27,7 @@ from .program import CompileError
 __all__ = ["Mat", "Beats", "weight_beats", "load_mat", "store_mat", "quantize", "gemm",
            "bias", "activation", "softmax", "layernorm", "add", "scale"]
 
-HBM, LOCAL = 0, 1
+HBM, LOCAL = Kind.HBM, Kind.LOCAL
 
 
 @dataclass(frozen=True)

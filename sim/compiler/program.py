@@ -29,6 +29,7 @@ import numpy as np
 from hw.common.layout import pack
 from hw.common.mx import FORMATS
 from hw.cp.isa import Opcode, encode
+from hw.dma.descriptor import Kind
 from hw.tile import ENGINES as _ENGINE_IDS, TileParams
 from hw.tvp.isa import OP, REDUCE_CODES
 from sim.dma import tile_dma
@@ -188,9 +189,9 @@ class TileProgram:
         for s, t, n in model.rows(d):
             src = set(range(s // wb, (s + n - 1) // wb + 1))
             dst = set(range(t // wb, (t + n - 1) // wb + 1))
-            (op.reads if d["src_kind"] == 1 else op.hreads).update(src)
-            if d["dst_kind"] != 2:   # REMOTE writes leave the tile: nothing to order here
-                (op.writes if d["dst_kind"] == 1 else op.hwrites).update(dst)
+            (op.reads if d["src_kind"] == Kind.LOCAL else op.hreads).update(src)
+            if d["dst_kind"] != Kind.REMOTE:   # REMOTE writes leave the tile: nothing to order here
+                (op.writes if d["dst_kind"] == Kind.LOCAL else op.hwrites).update(dst)
         op.addr = self._record(self.desc_words)
         return self._add(op)
 
@@ -201,8 +202,8 @@ class TileProgram:
         peer chip's memory (``sim.compiler.remote.nic_write_address``).
         """
         wb = self.cfg.word_bytes
-        return self.dma(dict(src_kind=1, dst_kind=2, src=src * wb, dst=dst, length=words * wb),
-                        name)
+        return self.dma(dict(src_kind=Kind.LOCAL, dst_kind=Kind.REMOTE, src=src * wb, dst=dst,
+                             length=words * wb), name)
 
     def doorbell(self, dst, name="doorbell"):
         """DMA one word to NoC byte address ``dst`` in a semaphore window.
@@ -215,7 +216,7 @@ class TileProgram:
         if "doorbell" not in self.symbols:
             self.const_word(0, "doorbell")
         src = self.symbols["doorbell"][0]
-        return self.dma(dict(src_kind=1, dst_kind=2, src=src * wb, dst=dst, length=wb), name)
+        return self.dma(dict(src_kind=Kind.LOCAL, dst_kind=Kind.REMOTE, src=src * wb, dst=dst, length=wb), name)
 
     def receive(self, addr, words, sem, count=1):
         """SRAM words ``addr .. addr + words - 1`` are written from outside the tile.
