@@ -7,62 +7,49 @@ order of deliveries, and the zero-load latency in cycles.
 """
 from collections import defaultdict
 
+from hw.common.layout import pack, unpack
+from hw.noc.packet import (EAST, LOCAL, NORTH, PORTS, SOUTH, WEST, coord_bits, flit_layout,
+                           header_layout, lane_vc, link_vcs, vc_class)
+from hw.noc.router import HOP_CYCLES
+
 __all__ = ["LOCAL", "NORTH", "EAST", "SOUTH", "WEST", "PORTS", "coord_bits",
            "header_fields", "pack_header", "unpack_header", "pack_flit", "unpack_flit",
            "route_mask", "multicast_tree", "destinations", "split_packet", "Expected",
            "HOP_CYCLES", "zero_load_latency", "link_vcs", "lane_vc", "vc_class",
            "injected_packets"]
 
-LOCAL, NORTH, EAST, SOUTH, WEST = range(5)
-PORTS = 5
 #: (dx, dy) of the neighbour behind each port.
 STEP = {NORTH: (0, -1), EAST: (1, 0), SOUTH: (0, 1), WEST: (-1, 0)}
 #: Input port on the neighbour for a flit leaving through each port.
 OPPOSITE = {NORTH: SOUTH, SOUTH: NORTH, EAST: WEST, WEST: EAST}
 
-#: Cycles from a head flit on a router's input link to it on the output link
-#: (FIFO write, route + VC allocation, switch allocation into the output register).
-HOP_CYCLES = 3
-
-
-def coord_bits(k):
-    return max(1, (k - 1).bit_length())
 
 
 def header_fields(kx, ky):
-    """``[(name, width), ...]`` LSB first, as :func:`hw.noc.packet.header_layout`."""
-    bx, by = coord_bits(kx), coord_bits(ky)
-    return [("x0", bx), ("x1", bx), ("y0", by), ("y1", by), ("src_x", bx), ("src_y", by)]
+    """``[(name, width), ...]`` LSB first, of :func:`hw.noc.packet.header_layout`."""
+    return [(name, f.width) for name, f in header_layout(kx, ky)]
 
 
 def pack_header(kx, ky, **fields):
-    value, pos = 0, 0
     for name, width in header_fields(kx, ky):
-        v = fields[name]
-        assert 0 <= v < 1 << width, (name, v)
-        value |= v << pos
-        pos += width
-    return value
+        assert 0 <= fields[name] < 1 << width, (name, fields[name])
+    return pack(header_layout(kx, ky), fields)
 
 
 def unpack_header(kx, ky, value):
-    out, pos = {}, 0
-    for name, width in header_fields(kx, ky):
-        out[name] = value >> pos & ((1 << width) - 1)
-        pos += width
-    return out
+    return unpack(header_layout(kx, ky), value)
 
 
 def pack_flit(data_width, data, *, head, tail):
     """Integer of one :func:`hw.noc.packet.flit_layout` flit."""
     assert 0 <= data < 1 << data_width
-    return data | int(head) << data_width | int(tail) << (data_width + 1)
+    return pack(flit_layout(data_width), {"data": data, "head": int(head), "tail": int(tail)})
 
 
 def unpack_flit(data_width, value):
     """``(data, head, tail)`` of a flit integer."""
-    return (value & ((1 << data_width) - 1), value >> data_width & 1,
-            value >> (data_width + 1) & 1)
+    f = unpack(flit_layout(data_width), value)
+    return f["data"], f["head"], f["tail"]
 
 
 def route_mask(hdr, *, in_port, x, y, kx, ky):
@@ -126,16 +113,6 @@ def split_packet(beats, max_packet_flits):
     return [beats[i:i + n] for i in range(0, len(beats), n)]
 
 
-def link_vcs(vcs, bulk_vcs=1):
-    """VCs per link: VC 0 for the control class, ``bulk_vcs`` per bulk class."""
-    return 1 + (vcs - 1) * bulk_vcs
-
-
-def lane_vc(cls, x, y, col, bulk_vcs=1):
-    """Link VC used end to end by class ``cls`` packets from ``(x, y)`` to column ``col``."""
-    return 0 if cls == 0 else 1 + (cls - 1) * bulk_vcs + (col + x + y) % bulk_vcs
-
-
 def injected_packets(kx, ky, rect, cls, bulk_vcs=1):
     """Rectangles the network interface sends for one network packet.
 
@@ -148,11 +125,6 @@ def injected_packets(kx, ky, rect, cls, bulk_vcs=1):
     if cls == 0 or bulk_vcs == 1 or not ok:
         return [rect]
     return [(x, x, y0, y1) for x in range(x0, x1 + 1)]
-
-
-def vc_class(vc, bulk_vcs=1):
-    """QoS class of a link VC."""
-    return 0 if vc == 0 else 1 + (vc - 1) // bulk_vcs
 
 
 def zero_load_latency(hops, beats):

@@ -9,7 +9,13 @@ from .packet import (PORTS, LinkSignature, check_noc_params, flit_layout,
                      header_layout, link_vcs, route_mask)
 from .qos import QosArbiter
 
-__all__ = ["Router"]
+__all__ = ["Router", "HOP_CYCLES"]
+
+#: Cycles from a head flit on a router's input link to it on the output link: FIFO
+#: write, route + VC allocation, switch allocation into the output register. The
+#: golden model's latency and the performance model use it; the router tests check
+#: the RTL against it.
+HOP_CYCLES = 3
 
 
 class Router(wiring.Component):

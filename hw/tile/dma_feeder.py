@@ -1,9 +1,10 @@
 """DMA feeder: descriptors from the tile SRAM to the DMA engine."""
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.cp.isa import ARG_BITS
+from hw.dma.descriptor import completion_layout
 from hw.mem.sram import SRAMPortSignature
 
 from .feeder import RecordFetch
@@ -30,7 +31,7 @@ class DMAFeeder(wiring.Component):
             "done": Out(stream.Signature(1)),
             "mem": Out(SRAMPortSignature(addr_width=addr_width, data_width=word_bits)),
             "desc": Out(stream.Signature(desc_layout)),
-            "dma_done": In(stream.Signature(data.StructLayout({"sem": 8, "err": 3}))),
+            "dma_done": In(stream.Signature(completion_layout())),
         })
 
     def elaborate(self, platform):

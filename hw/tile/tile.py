@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from hw.cp import CommandProcessor
 from hw.dma import DMAEngine
 from hw.dma.axi import AXI4Signature
-from hw.dma.engine import noc_layout
+from hw.dma.descriptor import noc_layout
 from hw.mem.sram import BankedSRAM, SRAMPortSignature
 from hw.ttu import TTU
 from hw.tvp import TVP

@@ -112,20 +112,32 @@ class TVP(wiring.Component):
     def max_steps(self):
         return max(len(p) for p in self._programs.values())
 
+    @classmethod
+    def timing(cls):
+        """``(unit_latency, hazard_gap, latency)`` of this class, without building a TVP.
+
+        ``unit_latency``: register stages of the slowest unit (every unit is padded
+        to it); ``hazard_gap``: cycles from a micro-op's issue to the first issue
+        that may read its result; ``latency``: cycles from a beat's acceptance to its
+        output beat (one micro-op, no stalls).
+        """
+        unit = max(cls.UNITS.LATENCY.values())
+        return unit, unit + 2, unit + 3
+
     @property
     def unit_latency(self):
         """Register stages of the slowest unit (every unit is padded to it)."""
-        return max(self.UNITS.LATENCY.values())
+        return self.timing()[0]
 
     @property
     def hazard_gap(self):
         """Cycles from a micro-op's issue to the first issue that may read its result."""
-        return self.unit_latency + 2
+        return self.timing()[1]
 
     @property
     def latency(self):
         """Cycles from a beat's acceptance to its output beat (one micro-op, no stalls)."""
-        return self.unit_latency + 3
+        return self.timing()[2]
 
     def invariants(self):
         """The sub-components' invariants (the proofs need no cross-component fact)."""

@@ -209,11 +209,11 @@ def ttu_k_of(formats, packed):
     return k
 
 
-def tvp_timing(lanes):
-    """``(hazard_gap, latency)`` of ``hw.tvp.TVP(lanes=lanes)``, read from the hardware class."""
+def tvp_timing():
+    """``(hazard_gap, latency)`` of ``hw.tvp.TVP``, read from the hardware class."""
     from hw.tvp import TVP
-    tvp = TVP(lanes=lanes)           # its parts are built on elaboration, so this is cheap
-    return tvp.hazard_gap, tvp.latency
+    _, gap, latency = TVP.timing()
+    return gap, latency
 
 
 def prototype(cluster=None, *, clock_hz=100e6):
@@ -227,10 +227,11 @@ def prototype(cluster=None, *, clock_hz=100e6):
     from hw.cluster import ClusterParams
     from hw.nic.atl_header import ETH_HDR_BYTES, HEADER_BYTES
     from hw.nic.eth import FCS_BYTES, MIN_FRAME
+    from hw.noc.router import HOP_CYCLES
     from hw.ttu.array import PIPELINE_LATENCY
     cluster = ClusterParams() if cluster is None else cluster
     tile = cluster.tile
-    gap, tvp_latency = tvp_timing(tile.n)
+    gap, tvp_latency = tvp_timing()
     return ChipConfig(
         name="prototype",
         clusters=1,
@@ -278,7 +279,7 @@ def prototype(cluster=None, *, clock_hz=100e6):
         dma_row_cycles=1.7,
         dma_gap_cycles=2,
         # hw.noc router: route + VC/switch allocation + link register (docs/noc.md).
-        noc_hop_cycles=3,
+        noc_hop_cycles=HOP_CYCLES,
         # hw.nic: the ATL header is written into the retransmit buffer a byte a cycle
         # before a frame leaves; EthRx stores and forwards a whole frame; 42 cycles of
         # post/receive/placement pipeline measured on the 8-byte message (docs/nic.md).

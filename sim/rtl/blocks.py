@@ -1,5 +1,3 @@
-# amaranth: UnusedElaboratable=no
-# (tvp_params builds a TVP only to read its timing properties)
 """Run one block on the RTL: elaborate it with its regression parameters and call the runner.
 
 Shared by the tests (``tb/<block>/test_*.py``) and the benchmarks
@@ -57,8 +55,8 @@ def run_ttu(rows, cols, block, *, test_module, testcase=None, extra_env=None):
 
 def tvp_params(lanes, **extra):
     """cocotb parameters of a ``TVP(lanes=lanes)`` run (timing figures for ``throughput``)."""
-    tvp = TVP(lanes=lanes)
-    return {"lanes": lanes, "gap": tvp.hazard_gap, "latency": tvp.latency, **extra}
+    _, gap, latency = TVP.timing()
+    return {"lanes": lanes, "gap": gap, "latency": latency, **extra}
 
 
 def run_tvp(lanes, *, test_module, testcase=None, sim=None, extra_env=None, **extra):

@@ -24,6 +24,7 @@ import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
+from hw.dma.descriptor import Kind
 from hw.chip import Chip
 from hw.tile import TileParams
 from sim.rtl.chip_pair import CHIP, mac_of
@@ -239,7 +240,8 @@ def test_compiler_receive():
     p.receive(buf, 4, 9, count=2)
     unrelated = p.vec("ABS", n_beats=4, group=4, a=(other, 1, 0), o=(other, 1, 0), o_group=4)
     first = p.vec("ABS", n_beats=4, group=4, a=(buf, 1, 0), o=(buf, 1, 0), o_group=4)
-    later = p.dma(dict(src_kind=1, dst_kind=1, src=buf * 16, dst=p.alloc(4, "copy") * 16,
+    later = p.dma(dict(src_kind=Kind.LOCAL, dst_kind=Kind.LOCAL, src=buf * 16,
+                       dst=p.alloc(4, "copy") * 16,
                        length=64))
     p.queues()
     assert send.writes == set() and bell.writes == set()

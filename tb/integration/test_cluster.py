@@ -28,6 +28,7 @@ import cocotb
 import pytest
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from hw.dma.descriptor import Kind
 from hw.cluster import NODE_SHIFT, AXIArbiter, Cluster
 from hw.tile import TileParams
 from sim.compiler.workloads import gemm_layer
@@ -96,9 +97,9 @@ def _cdma_model(cfg, csram):
 
 def _cdma_descs(cfg, src, t1_word, csram_byte):
     """HBM ``src`` -> tile 1 SRAM word ``t1_word`` (NoC), HBM ``src + 256`` -> cluster SRAM."""
-    return [dict(src_kind=0, dst_kind=2, src=src,
+    return [dict(src_kind=Kind.HBM, dst_kind=Kind.REMOTE, src=src,
                  dst=(1 << NODE_SHIFT) | t1_word * cfg.word_bytes, length=256),
-            dict(src_kind=0, dst_kind=1, dst_mask=1, src=src + 256, dst=csram_byte,
+            dict(src_kind=Kind.HBM, dst_kind=Kind.LOCAL, dst_mask=1, src=src + 256, dst=csram_byte,
                  length=256)]
 
 
@@ -201,7 +202,8 @@ async def _two_tiles(dut, *, pause=0.0, cdma=False):
     counter = cocotb.start_soon(count_contention(dut, stats))
     stop = []
     if cdma:
-        copy = dict(src_kind=0, dst_kind=0, src=CDMA_SRC + 512, dst=COPY_DST, length=COPY_LEN)
+        copy = dict(src_kind=Kind.HBM, dst_kind=Kind.HBM, src=CDMA_SRC + 512, dst=COPY_DST,
+                    length=COPY_LEN)
         dma = cocotb.start_soon(cdma_traffic(
             dut, _cdma_model(cfg, p["csram"]), _cdma_descs(cfg, CDMA_SRC, T1_WORD, CSRAM_BYTE),
             copy, stop))

@@ -12,6 +12,7 @@ import sys
 
 from amaranth.sim import Simulator
 
+from hw.dma.descriptor import Kind
 from hw.cluster import Cluster, NODE_SHIFT
 from hw.mem.sram import sram_request_layout
 from hw.common.layout import pack
@@ -80,7 +81,7 @@ def test_cluster_two_tiles_pysim():
         # cluster DMA: HBM -> tile 1 SRAM word 0xE00 via the NoC
         m = DMAModel(addr_width=32, data_width=128, dims=4, sram_size=cl.sram_size, hbm_size=cfg.hbm_size)
         ctx.set(cl.cdma_done.ready, 1)
-        ctx.set(cl.cdma_desc.valid, 1); ctx.set(cl.cdma_desc.payload.as_value(), m.encode(dict(src_kind=0, dst_kind=2, src=0x80000 - 4096, dst=(1 << NODE_SHIFT) | 0xE00 * 16, length=256)))
+        ctx.set(cl.cdma_desc.valid, 1); ctx.set(cl.cdma_desc.payload.as_value(), m.encode(dict(src_kind=Kind.HBM, dst_kind=Kind.REMOTE, src=0x80000 - 4096, dst=(1 << NODE_SHIFT) | 0xE00 * 16, length=256)))
         await ctx.tick().until(cl.cdma_desc.ready)
         ctx.set(cl.cdma_desc.valid, 0)
         for i in range(2): ctx.set(T(i, "start"), 7)
