@@ -3,10 +3,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int, check_pow2
-
 from .atl_header import HEADER_BYTES, VERSION, Op, header_bytes
-from .lane_common import rr_arbiter, sel, slot_addr
+from .lane_common import check_lane, rr_arbiter, sel, slot_addr
 
 __all__ = ["PostEngine", "PostLayout"]
 
@@ -58,11 +56,9 @@ class PostEngine(wiring.Component):
     """
 
     def __init__(self, *, flow_ids, window, payload, psn_bits):
-        self._ids = tuple(check_int("flow_ids", f, min=0, max=255) for f in flow_ids)
-        self._w = check_pow2("window", window, min=2, max=32)
-        self._pl = check_int("payload", payload, min=1, max=4000)
-        self._psn_bits = pb = check_int("psn_bits", psn_bits, min=window.bit_length() + 2,
-                                        max=16)
+        self._ids, self._w, self._pl, pb = check_lane(flow_ids=flow_ids, window=window,
+                                                      payload=payload, psn_bits=psn_bits)
+        self._psn_bits = pb
         L, W = len(self._ids), self._w
         self._depth = L * W * (HEADER_BYTES + payload)
         super().__init__({

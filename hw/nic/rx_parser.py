@@ -3,12 +3,12 @@ from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int, check_pow2
+from hw.common import check_int
 
 from .atl_header import (ETH_FIELDS, ETH_HDR_BYTES, ETHERTYPE, HEADER_BYTES, HEADER_FIELDS, Op,
                          SACK_BITS, VERSION)
 from .eth import ByteLayout
-from .lane_common import sel
+from .lane_common import check_lane, sel
 from .window import verdict_layout
 
 __all__ = ["RxParser", "mem_layout", "RX_STATS"]
@@ -82,13 +82,11 @@ class RxParser(wiring.Component):
     """
 
     def __init__(self, *, flow_ids, window, payload, mem_bits, n_sems, psn_bits):
-        self._ids = tuple(check_int("flow_ids", f, min=0, max=255) for f in flow_ids)
-        self._w = check_pow2("window", window, min=2, max=32)
-        self._pl = check_int("payload", payload, min=1, max=4000)
+        self._ids, self._w, self._pl, pb = check_lane(flow_ids=flow_ids, window=window,
+                                                      payload=payload, psn_bits=psn_bits)
+        self._psn_bits = pb
         self._mem_bits = check_int("mem_bits", mem_bits, min=1, max=32)
         self._n_sems = check_int("n_sems", n_sems, min=1, max=256)
-        self._psn_bits = pb = check_int("psn_bits", psn_bits, min=window.bit_length() + 2,
-                                        max=16)
         L = len(self._ids)
         super().__init__({
             "i_frame": In(stream.Signature(ByteLayout)),

@@ -33,12 +33,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int, check_pow2
+from hw.common import check_int
 
 from .ack_engine import AckEngine
 from .atl_header import ETHERTYPE, HEADER_BYTES
 from .eth import ByteLayout
-from .lane_common import sel, set_bit
+from .lane_common import check_lane, sel, set_bit
 from .post_engine import PostEngine, PostLayout
 from .rx_parser import RX_STATS, RxParser, mem_layout
 from .timers import RetransmitTimers
@@ -97,16 +97,14 @@ class Lane(wiring.Component):
 
     def __init__(self, *, flow_ids, window=8, payload=64, mem_bits=16, n_sems=4, rto=4096,
                  reorder_thresh=2, psn_bits=16):
-        self._ids = tuple(check_int("flow_ids", f, min=0, max=255) for f in flow_ids)
+        self._ids, self._w, self._pl, self._psn_bits = check_lane(
+            flow_ids=flow_ids, window=window, payload=payload, psn_bits=psn_bits)
         if not self._ids or len(set(self._ids)) != len(self._ids):
             raise ValueError(f"flow_ids must be distinct and non-empty, not {flow_ids!r}")
-        self._w = check_pow2("window", window, min=2, max=32)
-        self._pl = check_int("payload", payload, min=1, max=4000)
         self._mem_bits = check_int("mem_bits", mem_bits, min=1, max=32)
         self._n_sems = check_int("n_sems", n_sems, min=1, max=256)
         self._rto = check_int("rto", rto, min=2, max=1 << 24)
         self._thresh = check_int("reorder_thresh", reorder_thresh, min=1, max=window)
-        self._psn_bits = check_int("psn_bits", psn_bits, min=window.bit_length() + 2, max=16)
         n = len(self._ids)
         super().__init__({
             "i_posts": In(stream.Signature(PostLayout)).array(n),

@@ -3,13 +3,12 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.common import check_int, check_pow2
 
 from .ack_engine import ORD_BITS
 from .atl_header import (ETH_HDR_BYTES, ETHERTYPE, HEADER_BYTES, SACK_BITS, VERSION, Op,
                          header_bytes)
 from .eth import ByteLayout
-from .lane_common import rr_arbiter, sel, slot_addr
+from .lane_common import check_lane, rr_arbiter, sel, slot_addr
 
 __all__ = ["TxScheduler", "TX_STATS"]
 
@@ -82,11 +81,9 @@ class TxScheduler(wiring.Component):
     """
 
     def __init__(self, *, flow_ids, window, payload, psn_bits):
-        self._ids = tuple(check_int("flow_ids", f, min=0, max=255) for f in flow_ids)
-        self._w = check_pow2("window", window, min=2, max=32)
-        self._pl = check_int("payload", payload, min=1, max=4000)
-        self._psn_bits = pb = check_int("psn_bits", psn_bits, min=window.bit_length() + 2,
-                                        max=16)
+        self._ids, self._w, self._pl, pb = check_lane(flow_ids=flow_ids, window=window,
+                                                      payload=payload, psn_bits=psn_bits)
+        self._psn_bits = pb
         L, W = len(self._ids), self._w
         sb = (W - 1).bit_length()
         self._depth = L * W * (HEADER_BYTES + payload)
