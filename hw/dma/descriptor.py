@@ -19,7 +19,7 @@ class Kind(enum.IntEnum, shape=2):
     """Endpoint kind of a descriptor's ``src_kind`` / ``dst_kind`` field.
 
     An ``IntEnum``: members are plain integers on the host side (dict keys,
-    :func:`sim.common.layout.pack`) and 2-bit constants in hardware.
+    :func:`hw.common.layout.pack`) and 2-bit constants in hardware.
     """
     HBM = 0      #: HBM behind the AXI4 master (source or destination)
     LOCAL = 1    #: local SRAM(s): ``sram_rd`` as a source, ``sram_wr[dst_mask]`` as a destination

@@ -18,7 +18,7 @@ import pytest
 from cocotb.triggers import ClockCycles
 
 from hw.mem import BankedSRAM, sram_request_layout
-from sim.common import layout
+from hw.common import layout
 from sim.mem import BankedSRAMModel
 from sim.rtl import runner
 from sim.rtl.stream import StreamSink, StreamSource, reset
