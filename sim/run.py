@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.compiler.program import ENGINES
+from sim.dma import tile_dma
 
 WORKLOADS = {}
 BUILD = Path(__file__).resolve().parent.parent / "build" / "sim"
@@ -164,7 +165,7 @@ def run_on_tile(prog, meta, args, *, check=True):
 
 
 def _rows(prog, op):
-    return prog.cfg.dma_model().rows(op.rec)
+    return tile_dma(prog.cfg).rows(op.rec)
 
 
 #: Compilable workloads: name -> (sim.compiler.workloads function, fixed keywords).
