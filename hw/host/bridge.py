@@ -345,7 +345,6 @@ class CommandExecutor(wiring.Component):
         m.d.comb += [
             o.payload.data.eq(item_data), o.payload.nbytes.eq(item_n),
             req.payload.addr.eq(op.addr), req.payload.wdata.eq(op.data),
-            req.payload.wstrb.eq((1 << g.word_bytes) - 1),
             self.load.payload.queue.eq(op.queue), self.load.payload.addr.eq(op.addr),
             self.load.payload.data.eq(op.data[:INSTRUCTION.size]),
         ]
@@ -372,7 +371,10 @@ class CommandExecutor(wiring.Component):
                             m.d.sync += [item_data.eq(snapshot), item_n.eq(g.status_bytes)]
                             m.next = "EMIT"
             with m.State("WRITE"):
-                m.d.comb += [req.valid.eq(1), req.payload.we.eq(1)]
+                # Full-word writes (strobes set here, not as a constant: a constant
+                # output would be an empty always block in the Verilog).
+                m.d.comb += [req.valid.eq(1), req.payload.we.eq(1),
+                             req.payload.wstrb.eq((1 << g.word_bytes) - 1)]
                 with m.If(req.ready):
                     m.next = "IDLE"
             with m.State("READ"):
