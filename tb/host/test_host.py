@@ -23,7 +23,9 @@ Testplan (``docs/host.md``):
 * ``test_shapes_match_tile``: the default bridge connects to a default Tile.
 * ``test_parameters``: bad parameters raise naming the parameter.
 """
+import gc
 import random
+import warnings
 from collections import deque
 
 import pytest
@@ -373,6 +375,15 @@ def test_mutant_no_range_check_is_caught():
 
 
 def test_shapes_match_tile():
+    # The Tile and the bridge are never elaborated; their sub-blocks (built in hw/, where
+    # this file's UnusedElaboratable pragma does not reach) are collected here, silenced.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _check_shapes()
+        gc.collect()
+
+
+def _check_shapes():
     from hw.tile import Tile
     from hw.tile.params import TileParams
     p = TileParams()
