@@ -16,6 +16,11 @@
   has bit ``NODE_SHIFT - 1`` set is then a *semaphore packet*: at a tile it
   increments the command-processor semaphore numbered by its word index
   instead of writing the SRAM.
+* With ``cluster_id`` (a cluster of a chip, ``docs/chip.md``) addresses carry
+  the cluster in ``addr[CLUSTER_SHIFT:]`` above a ``NODE_BITS`` node field: a
+  write for another cluster, for the NIC node ``n_tiles + 1`` of any cluster
+  field, or for a node this cluster does not have leaves on ``ext_o`` (the
+  chip NoC drops and counts the bad ones).
 """
 from dataclasses import dataclass, replace
 
@@ -33,10 +38,14 @@ from hw.noc import Mesh
 
 from .tile import Tile, TileParams
 
-__all__ = ["AXIArbiter", "Cluster", "NODE_SHIFT", "TOPS"]
+__all__ = ["AXIArbiter", "Cluster", "NODE_SHIFT", "NODE_BITS", "CLUSTER_SHIFT", "TOPS"]
 
 #: Remote (NoC) byte addresses: node id above this bit.
 NODE_SHIFT = 24
+#: Width of the node field in a chip address (``docs/chip.md``).
+NODE_BITS = 4
+#: Cluster id position in a chip address (above the node field).
+CLUSTER_SHIFT = NODE_SHIFT + NODE_BITS
 
 _AR = ("arid", "araddr", "arlen", "arsize", "arburst")
 _AW = ("awid", "awaddr", "awlen", "awsize", "awburst")
@@ -169,6 +178,10 @@ class Cluster(wiring.Component):
         Tiles, cluster SRAM size and the tiles' parameters.
     ext : bool
         Add the external node ``n_tiles + 1`` (``ext_i``/``ext_o``) and semaphore packets.
+    cluster_id : int or None
+        (``ext`` only) This cluster's id in chip addresses: writes whose cluster
+        field differs, or whose node is not a local tile or the cluster SRAM,
+        leave on ``ext_o``. ``None``: route by the node field alone (one cluster).
 
     Attributes
     ----------
@@ -191,12 +204,23 @@ class Cluster(wiring.Component):
         (``ext`` only) Packets into the cluster, routed by ``addr >> NODE_SHIFT``.
     """
 
-    def __init__(self, *, params=ClusterParams(), ext=False):
+    def __init__(self, *, params=ClusterParams(), ext=False, cluster_id=None):
         if not isinstance(params, ClusterParams):
             raise TypeError(f"params must be a ClusterParams, not {params!r}")
         self.params = params
         self.n_tiles = n_tiles = params.n_tiles
         self.ext = check_choice("ext", ext, (False, True))
+        if cluster_id is not None:
+            check_int("cluster_id", cluster_id, min=0, max=15)
+            if not ext:
+                raise ValueError("cluster_id needs ext=True (the chip NoC port)")
+            if n_tiles + 2 > 1 << NODE_BITS:
+                raise ValueError(f"n_tiles must be <= {(1 << NODE_BITS) - 2} in a chip "
+                                 f"(node field of {NODE_BITS} bits), not {n_tiles}")
+            if params.tile.addr_width < CLUSTER_SHIFT + NODE_BITS:
+                raise ValueError(f"addr_width must be >= {CLUSTER_SHIFT + NODE_BITS} for "
+                                 f"chip addresses, not {params.tile.addr_width}")
+        self.cluster_id = cluster_id
         self.sram_size = sram_size = params.sram_size
         self.tiles = [Tile(params=params.tile) for _ in range(n_tiles)]
         t0 = params.tile
@@ -274,6 +298,12 @@ class Cluster(wiring.Component):
             # Injection: one single-beat packet per remote write, bulk class.
             inj = mesh.i_streams[node][1]
             dest = src.payload.addr[NODE_SHIFT:NODE_SHIFT + nb]
+            if self.cluster_id is not None and node != n + 1:
+                # Chip addresses: only this cluster's tiles and SRAM stay local.
+                a = src.payload.addr
+                local = ((a[CLUSTER_SHIFT:] == self.cluster_id)
+                         & (a[NODE_SHIFT:CLUSTER_SHIFT] <= n))
+                dest = Mux(local, a[NODE_SHIFT:CLUSTER_SHIFT], n + 1)
             dx, dy = Signal(range(kx)), Signal(range(self.ky))
             m.d.comb += [dx.eq(dest % kx), dy.eq(dest // kx)]
             p = data.View(self.pkt, inj.payload.data)

@@ -8,11 +8,13 @@ from .qos import QosArbiter
 from .router import Router
 from .ni import NetworkInterface
 from .mesh import Mesh
+from .address_router import AddressRouter, word_packet_layout
+from .word_mesh import WordMesh, mesh_shape
 
 __all__ = ["LOCAL", "NORTH", "EAST", "SOUTH", "WEST", "PORTS", "PORT_NAMES",
            "LinkSignature", "flit_layout", "header_layout", "route_mask", "lane_vc",
            "link_vcs", "vc_class", "QosArbiter", "Router", "NetworkInterface",
-           "Mesh"]
+           "Mesh", "AddressRouter", "word_packet_layout", "WordMesh", "mesh_shape"]
 
 #: Exported by ``make verilog`` / ``make fpga`` (see :mod:`hw.tops`).
 TOPS = {
