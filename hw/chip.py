@@ -35,10 +35,13 @@ from hw.nic import Nic
 from hw.nic.bridge import NicBridge
 from hw.noc.word_mesh import WordMesh
 
-from .cluster import CLUSTER_SHIFT, NODE_BITS, NODE_SHIFT, Cluster, ClusterParams
+from .cluster import BCAST_NODE, CLUSTER_SHIFT, NODE_BITS, NODE_SHIFT, Cluster, ClusterParams
 
-__all__ = ["Chip", "ChipParams", "TOPS", "NODE_SHIFT", "CLUSTER_SHIFT", "chip_address",
-           "chip_dests"]
+__all__ = ["Chip", "ChipParams", "TOPS", "NODE_SHIFT", "CLUSTER_SHIFT", "BCAST_NODE",
+           "BCAST_CLUSTER", "chip_address", "chip_dests"]
+
+#: Cluster field of a broadcast to every cluster (with node ``BCAST_NODE``).
+BCAST_CLUSTER = (1 << NODE_BITS) - 1
 
 
 def chip_address(cluster, node, offset=0):
@@ -49,12 +52,17 @@ def chip_address(cluster, node, offset=0):
 def chip_dests(n_clusters, tiles_per_cluster, *, nic=True):
     """Chip NoC routing table: key ``cluster << NODE_BITS | node`` -> chip NoC client.
 
-    Client ``c < n_clusters`` is cluster ``c`` (its tiles and cluster SRAM),
-    client ``n_clusters`` the NIC bridge (node ``tiles_per_cluster + 1`` with any
-    cluster field, the flow), left out with ``nic=False``.
+    Client ``c < n_clusters`` is cluster ``c`` (its tiles and cluster SRAM,
+    and ``BCAST_NODE``: all its tiles), client ``n_clusters`` the NIC bridge (node
+    ``tiles_per_cluster + 1`` with any cluster field, the flow), left out with
+    ``nic=False``. Key ``BCAST_CLUSTER << NODE_BITS | BCAST_NODE`` (every tile of
+    every cluster) maps to the rectangle of the whole chip mesh.
     """
+    from hw.noc.word_mesh import mesh_shape
     d = {c << NODE_BITS | node: c for c in range(n_clusters)
-         for node in range(tiles_per_cluster + 1)}
+         for node in (*range(tiles_per_cluster + 1), BCAST_NODE)}
+    kx, ky = mesh_shape(n_clusters + 1)
+    d[BCAST_CLUSTER << NODE_BITS | BCAST_NODE] = (0, kx - 1, 0, ky - 1)
     if nic:
         d.update({f << NODE_BITS | tiles_per_cluster + 1: n_clusters
                   for f in range(1 << NODE_BITS)})
@@ -92,13 +100,13 @@ class ChipParams:
     sem_base: int = 8
 
     def __post_init__(self):
-        check_int("n_clusters", self.n_clusters, min=1, max=16)
+        check_int("n_clusters", self.n_clusters, min=1, max=15)
         if not isinstance(self.cluster, ClusterParams):
             raise TypeError(f"cluster must be a ClusterParams, not {self.cluster!r}")
-        if self.cluster.n_tiles + 2 > 1 << NODE_BITS:
-            raise ValueError(f"cluster n_tiles must be <= {(1 << NODE_BITS) - 2} in a chip "
-                             f"(the NIC is node n_tiles + 1 of {NODE_BITS} bits), "
-                             f"not {self.cluster.n_tiles}")
+        if self.cluster.n_tiles + 3 > 1 << NODE_BITS:
+            raise ValueError(f"cluster n_tiles must be <= {(1 << NODE_BITS) - 3} in a chip "
+                             f"(the NIC is node n_tiles + 1, broadcast node "
+                             f"{(1 << NODE_BITS) - 1}), not {self.cluster.n_tiles}")
         object.__setattr__(self, "nic", dict(self.nic))
 
     @property
@@ -204,7 +212,11 @@ class Chip(wiring.Component):
             wiring.connect(m, c.ext_o, noc.i_streams[k])
             wiring.connect(m, noc.o_streams[k], c.ext_i)
         wiring.connect(m, br.o_noc, noc.i_streams[nc])
-        wiring.connect(m, noc.o_streams[nc], br.i_noc)
+        # The bridge's copy of a chip-wide broadcast is not for the NIC.
+        to_br = noc.o_streams[nc]
+        bcast = to_br.payload.addr[NODE_SHIFT:CLUSTER_SHIFT] == BCAST_NODE
+        m.d.comb += [br.i_noc.valid.eq(to_br.valid & ~bcast), br.i_noc.payload.eq(to_br.payload),
+                     to_br.ready.eq(br.i_noc.ready | bcast)]
         # The bridge's posts go to the flow named by the request's cluster field.
         post = br.o_post
         for f, ip in enumerate(nic.i_posts):

@@ -27,7 +27,8 @@ class AddressRouter(wiring.Component):
     ``dests`` is a bad destination: it is taken, dropped and counted in
     ``errors``, so the source never blocks on it and the rest keeps flowing.
     A good packet becomes one beat (``last = 1``) with the destination node as
-    a unicast rectangle and the whole word write as data; the lookup is
+    a unicast rectangle (or, for a key mapped to a rectangle, a multicast to
+    every node in it) and the whole word write as data; the lookup is
     combinational (no added latency, stream rules kept from input to output).
 
     Parameters
@@ -38,8 +39,9 @@ class AddressRouter(wiring.Component):
         Position and width of the destination key in ``addr``.
     kx, ky : int
         Mesh size.
-    dests : dict of int to int
-        Key -> mesh node, for the keys that exist.
+    dests : dict of int to (int or tuple)
+        Key -> mesh node, or -> ``(x0, x1, y0, y1)`` (a multicast rectangle), for
+        the keys that exist.
 
     Attributes
     ----------
@@ -63,7 +65,12 @@ class AddressRouter(wiring.Component):
         for k, n in dests.items():
             if not (isinstance(k, int) and 0 <= k < 1 << key_bits):
                 raise ValueError(f"dests keys must be ints in 0..{(1 << key_bits) - 1}, not {k!r}")
-            if not (isinstance(n, int) and 0 <= n < kx * ky):
+            if isinstance(n, tuple):
+                if not (len(n) == 4 and all(isinstance(v, int) for v in n)
+                        and 0 <= n[0] <= n[1] < kx and 0 <= n[2] <= n[3] < ky):
+                    raise ValueError(f"dests rectangles must be (x0, x1, y0, y1) inside the "
+                                     f"{kx}x{ky} mesh, not {n!r}")
+            elif not (isinstance(n, int) and 0 <= n < kx * ky):
                 raise ValueError(f"dests nodes must be ints in 0..{kx * ky - 1}, not {n!r}")
         self.dests = dict(sorted(dests.items()))
         self.pkt = word_packet_layout(addr_width, word_bits)
@@ -78,20 +85,23 @@ class AddressRouter(wiring.Component):
         i, o = self.i_stream, self.o_stream
         key = i.payload.addr[self.key_shift:self.key_shift + self.key_bits]
         ok = Signal()
-        dx = Signal.like(o.payload.x0)
-        dy = Signal.like(o.payload.y0)
+        x0, x1 = Signal.like(o.payload.x0), Signal.like(o.payload.x1)
+        y0, y1 = Signal.like(o.payload.y0), Signal.like(o.payload.y1)
         with m.Switch(key):
             for k, n in self.dests.items():
+                rect = n if isinstance(n, tuple) else (n % self.kx, n % self.kx,
+                                                       n // self.kx, n // self.kx)
                 with m.Case(k):
-                    m.d.comb += [ok.eq(1), dx.eq(n % self.kx), dy.eq(n // self.kx)]
+                    m.d.comb += [ok.eq(1), x0.eq(rect[0]), x1.eq(rect[1]), y0.eq(rect[2]),
+                                 y1.eq(rect[3])]
         m.d.comb += [
             o.valid.eq(i.valid & ok),
             # A bad packet is taken at once (dropped): it never waits for the mesh.
             i.ready.eq(o.ready | ~ok),
             o.payload.data.eq(i.payload),
             o.payload.last.eq(1),
-            o.payload.x0.eq(dx), o.payload.x1.eq(dx),
-            o.payload.y0.eq(dy), o.payload.y1.eq(dy),
+            o.payload.x0.eq(x0), o.payload.x1.eq(x1),
+            o.payload.y0.eq(y0), o.payload.y1.eq(y1),
         ]
         with m.If(i.valid & ~ok):
             saturating_add(m, self.errors)

@@ -39,7 +39,8 @@ class WordMesh(wiring.Component):
     key_shift, key_bits : int
         Destination key position in ``addr``.
     dests : list of dict
-        Per client, key -> destination client.
+        Per client, key -> destination client, or -> a rectangle ``(x0, x1, y0,
+        y1)`` of the mesh (:func:`mesh_shape`) for a multicast.
     vc_depth : int
         Flits per VC buffer in the routers (4: one packet plus the credit round trip).
 
@@ -61,6 +62,8 @@ class WordMesh(wiring.Component):
             raise ValueError(f"dests must be a list of {n} dicts, not {dests!r}")
         for d in dests:
             for k, j in dict(d).items():
+                if isinstance(j, tuple):
+                    continue    # a rectangle of mesh nodes (checked by the router)
                 if not isinstance(j, int) or not 0 <= j < n:
                     raise ValueError(f"dests must name clients 0..{n - 1}, not {j!r} (key {k})")
         self.kx, self.ky = mesh_shape(n)

@@ -5,10 +5,12 @@ Testplan (docs/noc.md, docs/chip.md):
 
 * ``test_word_mesh_random``: four clients laid out as the chip's (three
   clusters, each with tile/SRAM keys ``c << 4 | node``, and the NIC bridge, reached
-  by node 3 with any cluster field), random word writes from every client at
-  random destinations, 10 % of them to keys that do not exist; random source
+  by node 3 with any cluster field; key ``0xFF``: a multicast to the whole
+  mesh), random word writes from every client at random destinations, 10 % of
+  them to keys that do not exist; random source
   stalls and 50 % sink back-pressure. A scoreboard per (source, destination)
-  flow: every good write arrives exactly once, at the client its key names,
+  flow: every good write arrives exactly once at each client its key names
+  (every client of the rectangle for a multicast),
   intact and in order (nothing lost, duplicated or reordered); ``dropped``
   equals the number of bad writes and ``errors`` stays 0; the run drains (no
   deadlock) while bad writes never block their source.
@@ -39,6 +41,16 @@ def test_word_mesh_random():
     dut, dests = _mesh()
     n = dut.n
     per_src = 150
+
+    def targets(dest):
+        """Clients a write for ``dest`` (client, rectangle or None) reaches."""
+        if dest is None:
+            return ()
+        if isinstance(dest, tuple):
+            x0, x1, y0, y1 = dest
+            return tuple(j for j in range(n) if x0 <= j % dut.kx <= x1
+                         and y0 <= j // dut.kx <= y1)
+        return (dest,)
     plan = []       # per source: list of (addr, strb, data, dest or None)
     for s in range(n):
         good = sorted(dests[s])
@@ -51,12 +63,13 @@ def test_word_mesh_random():
             # The low address byte and the data identify the write: source, sequence.
             addr = key << SHIFT | rng.randrange(256)
             word = (s << 12 | i) & 0xFFFF
-            items.append((addr, rng.randrange(4), word, dests[s].get(key)))
+            items.append((addr, rng.randrange(4), word, targets(dests[s].get(key))))
         plan.append(items)
-    expect = {(s, d): [it[:3] for it in plan[s] if it[3] == d]
+    expect = {(s, d): [it[:3] for it in plan[s] if d in it[3]]
               for s in range(n) for d in range(n)}
     got = {k: [] for k in expect}
-    n_bad = sum(it[3] is None for items in plan for it in items)
+    n_bad = sum(not it[3] for items in plan for it in items)
+    n_multi = sum(len(it[3]) > 1 for items in plan for it in items)
     n_good = sum(len(v) for v in expect.values())
     state = {"rx": 0}
 
@@ -113,7 +126,9 @@ def test_word_mesh_random():
                                     f"{next((i for i, (a, b) in enumerate(zip(got[k], expect[k])) if a != b), None)}"
     assert state["dropped"] == n_bad and n_bad > 0, (state, n_bad)
     assert state["errors"] == 0
-    print(f"{n_good} writes delivered, {n_bad} dropped, {state['cycles']} cycles")
+    assert n_multi > 0
+    print(f"{n_good} writes delivered ({n_multi} multicast), {n_bad} dropped, "
+          f"{state['cycles']} cycles")
 
 
 def test_word_mesh_parameters():
