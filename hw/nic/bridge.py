@@ -152,7 +152,8 @@ class NicBridge(wiring.Component):
         super().__init__({
             "i_noc": In(stream.Signature(self.pkt)),
             "o_post": Out(stream.Signature(PostLayout)),
-            "o_flow": Out(range(flows)),
+            # At least one bit (a zero-width port does not lint); 0 with one flow.
+            "o_flow": Out(max(1, (flows - 1).bit_length())),
             "i_mem": In(stream.Signature(mem_layout(self.mem_bits))),
             "sems": In(data.ArrayLayout(32, nic_sems)),
             "o_noc": Out(stream.Signature(self.pkt)),
@@ -185,7 +186,9 @@ class NicBridge(wiring.Component):
         else:
             off_bad = Const(0)
         bad = Mux(is_bell, bell >= self.nic_sems, off_bad)
-        if self.flows > 1:
+        if self.flows == 1:
+            m.d.comb += self.o_flow.eq(0)
+        else:
             fb = (self.flows - 1).bit_length()
             flow = held.addr[self.flow_shift:self.flow_shift + fb]
             m.d.comb += self.o_flow.eq(flow)

@@ -44,7 +44,7 @@ class Sprayer(wiring.Component):
     ----------
     i_post : In(stream.Signature(PostLayout))
         Messages of logical flow ``i_group``.
-    i_group : In(range(groups))
+    i_group : In(max(1, ceil(log2(groups))))
         Logical flow of the ``i_post`` beat (stable over a message).
     o_posts : Out(stream.Signature(PostLayout)).array(groups * width)
         To ``Nic.i_posts``.
@@ -67,7 +67,7 @@ class Sprayer(wiring.Component):
             raise ValueError(f"groups * width must be <= 64 (NIC flows), not {groups * width}")
         super().__init__({
             "i_post": In(stream.Signature(PostLayout)),
-            "i_group": In(range(groups)),
+            "i_group": In(max(1, (groups - 1).bit_length())),
             "o_posts": Out(stream.Signature(PostLayout)).array(groups * width),
             "port_up": In(width),
             "port_msgs": Out(data.ArrayLayout(16, width)),
@@ -97,7 +97,8 @@ class Sprayer(wiring.Component):
         # Pick one owed copy whose port is up (a fixed priority is enough: each
         # pick clears a copy and new ones only come with new SEMs).
         fl_any = Signal()
-        fl_g, fl_j, fl_k = Signal(range(G)), Signal(range(W)), Signal(range(K))
+        gbits = max(1, (G - 1).bit_length())
+        fl_g, fl_j, fl_k = Signal(gbits), Signal(range(max(2, W))), Signal(range(max(2, K)))
         for g in reversed(range(G)):
             for j in reversed(range(W)):
                 for k in reversed(range(K)):
@@ -106,9 +107,9 @@ class Sprayer(wiring.Component):
         m.d.comb += self.owed.eq(Cat(*[o != 0 for gg in owed for jj in gg for o in jj]).any())
         # State: a registered choice, so that no outgoing beat changes port while it waits.
         chosen = Signal()          # a WRITE message goes to port `cur`
-        cur = Signal(range(W))
+        cur = Signal(range(max(2, W)))
         sem_on, sem_mask, flushing = self._sem_on, self._sem_mask, self._flushing
-        fg, fk = Signal(range(G)), Signal(range(K))
+        fg, fk = Signal(gbits), Signal(range(max(2, K)))
         is_sem = i.payload.sem
         idle = ~chosen & ~sem_on & ~flushing
         m.d.comb += rr.requests.eq(up)
