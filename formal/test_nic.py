@@ -22,6 +22,15 @@ Testplan (docs/nic.md):
   stream rules. Covers: a timeout, a buffer write while another PSN is
   unacknowledged. Mutant: a post engine that ignores the window (writes
   while ``window`` PSNs are outstanding) must fail.
+* Sprayer (2 ports, 2 semaphores; BMC depth 9 + cover) with free posts (stream
+  rules and a stable group assumed), free ``ready`` s and a free link status:
+  the stream rules on every output; a WRITE beat is shown on at most one port;
+  all beats of a WRITE message go to the port of its first beat; a message
+  starts only on a port that is up; SEM accounting per port: copies taken +
+  copies owed + the copy still to take == SEMs accepted + the SEM in
+  progress (none lost, none duplicated). Covers: a message on each port, an owed
+  copy flushed, a SEM with one copy owed. Mutant: a sprayer that forgets the
+  owed copies fails.
 """
 import pytest
 from amaranth.asserts import AnyConst
@@ -32,6 +41,7 @@ from formal.properties import (beat, check_invariants, check_source, drive_sink,
                                one_in_one_out)
 from hw.nic import EthRx, EthTx, Lane, RxWindow
 from hw.nic.post_engine import PostEngine
+from hw.nic.sprayer import Sprayer
 
 
 class StreamRulesCheck(Elaboratable):
@@ -214,3 +224,88 @@ def test_mutant_lane_overwrites_is_caught():
         harness.check(LaneCheck(GreedyLane(flow_ids=(0,), window=2, payload=1, mem_bits=4,
                                            n_sems=1, rto=3, psn_bits=4)),
                       name="nic_lane_mutant", modes=("prove",), depth=4)
+
+
+class SprayerCheck(Elaboratable):
+    def __init__(self, dut):
+        self.dut = dut
+
+    def elaborate(self, platform):
+        from amaranth.asserts import AnySeq
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        W = dut.width
+        i = dut.i_post
+        drive_source(m, i, name="i_post")
+        m.d.comb += [dut.port_up.eq(AnySeq(W)), dut.i_group.eq(0)]
+        # Well-formed posts: a SEM is a single-beat message for a semaphore the
+        # sprayer can owe (a larger index is counted as an error).
+        i_in_msg = Signal()
+        with m.If(beat(i)):
+            m.d.sync += i_in_msg.eq(~i.payload.last & (i_in_msg | ~i.payload.sem))
+        m.d.comb += Assume(~i.valid | ~i.payload.sem
+                           | (~i_in_msg & i.payload.last & (i.payload.addr < dut.n_sems)))
+        for j, o in enumerate(dut.o_posts):
+            drive_sink(m, o)
+            check_source(m, o, name=f"o_post{j}")
+        wr_valid = Cat(*[o.valid & ~o.payload.sem for o in dut.o_posts])
+        m.d.comb += Assert((wr_valid & (wr_valid - 1)) == 0, "write_on_one_port")
+        # Message atomicity: the beats after the first go where the first went.
+        in_msg, port = Signal(), Signal(range(W))
+        for j, o in enumerate(dut.o_posts):
+            with m.If(beat(o) & ~o.payload.sem):
+                m.d.sync += [in_msg.eq(~o.payload.last), port.eq(j)]
+                m.d.comb += Assert(~in_msg | (port == j), f"message_stays_{j}")
+        # A message starts on a live port (the choice is registered one cycle earlier).
+        up_prev = Signal(W)
+        m.d.sync += up_prev.eq(dut.port_up)
+        started = Signal(W)
+        for j, o in enumerate(dut.o_posts):
+            first = Signal(name=f"first{j}")
+            prev_first = Signal(name=f"prev_first{j}")
+            m.d.comb += first.eq(o.valid & ~o.payload.sem & ~in_msg)
+            m.d.sync += prev_first.eq(first)
+            m.d.comb += started[j].eq(first & ~prev_first)
+        # SEM accounting per port (4-bit counters, equal modulo 16).
+        n_in = Signal(4)
+        with m.If(beat(i) & i.payload.sem):
+            m.d.sync += n_in.eq(n_in + 1)
+        for j, o in enumerate(dut.o_posts):
+            got = Signal(4, name=f"got{j}")
+            with m.If(beat(o) & o.payload.sem):
+                m.d.sync += got.eq(got + 1)
+            owed = sum(dut._owed[0][j][k] for k in range(dut.n_sems))
+            pending = dut._sem_on & dut._sem_mask[j]
+            m.d.comb += Assert(((got + owed + pending) & 15) == ((n_in + dut._sem_on) & 15),
+                               f"sem_copies_{j}")
+            m.d.comb += Cover(beat(o) & ~o.payload.sem & o.payload.last)
+        m.d.comb += [
+            Cover(dut._flushing & beat(dut.o_posts[1])),
+            Cover(beat(i) & i.payload.sem & (dut.owed)),
+        ]
+        with m.If(started.any()):
+            m.d.comb += Assert((started & ~up_prev) == 0, "start_on_live_port")
+        return m
+
+
+class ForgetfulSprayer(Sprayer):
+    """Mutant: SEM copies for ports that are down are never sent."""
+    _owe = False
+
+
+def test_sprayer():
+    harness.check(SprayerCheck(Sprayer(groups=1, width=2, n_sems=2)), name="nic_sprayer",
+                  modes=("bmc", "cover"), depth=9)
+
+
+def test_mutant_sprayer_forgets_owed_copies():
+    with pytest.raises(AssertionError, match="bmc"):
+        harness.check(SprayerCheck(ForgetfulSprayer(groups=1, width=2, n_sems=2)),
+                      name="nic_sprayer_mutant", modes=("bmc",), depth=10)
+
+
+@pytest.mark.slow
+def test_sprayer_deep():
+    """The same properties to depth 14 (about 5 minutes)."""
+    harness.check(SprayerCheck(Sprayer(groups=1, width=2, n_sems=2)), name="nic_sprayer_deep",
+                  modes=("bmc",), depth=14)

@@ -27,6 +27,15 @@ Testplan (docs/noc.md):
   ``(n - 2) * (burst + 1) + burst`` grants; covers reach both bounds' worst case.
 * ``test_mutant_*``: a router whose credit counters start one too high fails
   the credit proof.
+* ``test_address_router`` (k-induction + cover): the chip NoC's entry point
+  (:class:`hw.noc.AddressRouter`) with free packets (stream rules assumed) and a
+  free ``ready``: the stream rules hold on its output; a packet leaves only for a
+  key of the table, towards the node the table names (a checker-side table, not
+  the DUT's), with its word write unchanged; a bad key is taken at once and
+  counted (``errors`` + 1 per bad beat, saturating, never decreasing); covers: a
+  forwarded packet under back-pressure, a dropped one, two drops in a row.
+  ``test_mutant_address_router_fails``: a router whose table has one key more
+  than the specification fails the proof.
 """
 from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Signal
@@ -34,7 +43,8 @@ import pytest
 
 from formal import harness
 from formal.properties import check_invariants
-from hw.noc import PORTS, QosArbiter, Router
+from formal.properties import check_source, drive_source
+from hw.noc import PORTS, AddressRouter, QosArbiter, Router
 from hw.noc.packet import header_layout, route_mask
 
 # A corner of a 2x1 mesh: two live ports (local, east), which still has
@@ -220,3 +230,64 @@ def test_mutant_router_credits_fail():
     with pytest.raises(AssertionError, match="prove"):
         harness.check(RouterCheck(ExtraCreditRouter(**SMALL)), name="noc_router_mutant",
                       modes=("prove",), depth=8)
+
+
+ROUTES = {0: 0, 1: 1, 3: 2, 6: 3, 7: 1}
+AR = dict(addr_width=6, word_bits=8, key_shift=2, key_bits=3, kx=2, ky=2)
+
+
+class AddressRouterCheck(Elaboratable):
+    def __init__(self, dut, routes):
+        self.dut, self.routes = dut, routes
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        i, o = dut.i_stream, dut.o_stream
+        drive_source(m, i, name="i")
+        m.d.comb += o.ready.eq(AnySeq(1))
+        check_source(m, o, name="o")
+        key = i.payload.addr[dut.key_shift:dut.key_shift + dut.key_bits]
+        good = Signal()
+        want_x, want_y = Signal(1), Signal(1)
+        for k, node in self.routes.items():
+            with m.If(key == k):
+                m.d.comb += [good.eq(1), want_x.eq(node % 2), want_y.eq(node // 2)]
+        m.d.comb += [
+            Assert(o.valid == (i.valid & good), "forward_iff_good"),
+            Assert(~o.valid | ((o.payload.x0 == want_x) & (o.payload.x1 == want_x)
+                               & (o.payload.y0 == want_y) & (o.payload.y1 == want_y)),
+                   "destination"),
+            Assert(~o.valid | (o.payload.data == i.payload.as_value()), "data_unchanged"),
+            Assert(~o.valid | o.payload.last, "single_beat"),
+            Assert(~(i.valid & ~good) | i.ready, "bad_taken_at_once"),
+            Assert(~(i.valid & good) | (i.ready == o.ready), "good_waits_for_mesh"),
+        ]
+        prev = Signal(16)
+        prev_bad = Signal()
+        m.d.sync += [prev.eq(dut.errors), prev_bad.eq(i.valid & ~good)]
+        m.d.comb += Assert(dut.errors == prev + (prev_bad & (prev != 0xFFFF)), "errors_count")
+        drops = Signal(2)
+        with m.If(i.valid & ~good):
+            m.d.sync += drops.eq(drops + (drops != 3))
+        with m.Else():
+            m.d.sync += drops.eq(0)
+        m.d.comb += [
+            Cover(o.valid & ~o.ready),
+            Cover(o.valid & o.ready & (o.payload.x0 == 1) & (o.payload.y0 == 1)),
+            Cover(drops == 2),
+        ]
+        return m
+
+
+def test_address_router():
+    harness.check(AddressRouterCheck(AddressRouter(**AR, dests=ROUTES), ROUTES),
+                  name="noc_address_router", modes=("prove", "cover"), depth=6)
+
+
+def test_mutant_address_router_fails():
+    # The table routes key 2, which the specification does not have.
+    dut = AddressRouter(**AR, dests={**ROUTES, 2: 0})
+    with pytest.raises(AssertionError, match="prove"):
+        harness.check(AddressRouterCheck(dut, ROUTES), name="noc_address_router_mutant",
+                      modes=("prove",), depth=6)

@@ -16,6 +16,14 @@
   has bit ``NODE_SHIFT - 1`` set is then a *semaphore packet*: at a tile it
   increments the command-processor semaphore numbered by its word index
   instead of writing the SRAM.
+* With ``cluster_id`` (a cluster of a chip, ``docs/chip.md``) addresses carry
+  the cluster in ``addr[CLUSTER_SHIFT:]`` above a ``NODE_BITS`` node field: a
+  write for another cluster, for the NIC node ``n_tiles + 1`` of any cluster
+  field, or for a node this cluster does not have leaves on ``ext_o`` (the
+  chip NoC drops and counts the bad ones). A write entering on ``ext_i`` for
+  node ``BCAST_NODE`` is multicast to every tile of the cluster (one mesh
+  packet, forked by the routers; the cluster SRAM and the external node
+  ignore their copies): the chip's hierarchical broadcast.
 """
 from dataclasses import dataclass, replace
 
@@ -33,10 +41,17 @@ from hw.noc import Mesh
 
 from .tile import Tile, TileParams
 
-__all__ = ["AXIArbiter", "Cluster", "NODE_SHIFT", "TOPS"]
+__all__ = ["AXIArbiter", "Cluster", "NODE_SHIFT", "NODE_BITS", "CLUSTER_SHIFT", "BCAST_NODE",
+           "TOPS"]
 
 #: Remote (NoC) byte addresses: node id above this bit.
 NODE_SHIFT = 24
+#: Width of the node field in a chip address (``docs/chip.md``).
+NODE_BITS = 4
+#: Cluster id position in a chip address (above the node field).
+CLUSTER_SHIFT = NODE_SHIFT + NODE_BITS
+#: Node field of a broadcast to every tile of a cluster (chip addresses).
+BCAST_NODE = (1 << NODE_BITS) - 1
 
 _AR = ("arid", "araddr", "arlen", "arsize", "arburst")
 _AW = ("awid", "awaddr", "awlen", "awsize", "awburst")
@@ -169,6 +184,10 @@ class Cluster(wiring.Component):
         Tiles, cluster SRAM size and the tiles' parameters.
     ext : bool
         Add the external node ``n_tiles + 1`` (``ext_i``/``ext_o``) and semaphore packets.
+    cluster_id : int or None
+        (``ext`` only) This cluster's id in chip addresses: writes whose cluster
+        field differs, or whose node is not a local tile or the cluster SRAM,
+        leave on ``ext_o``. ``None``: route by the node field alone (one cluster).
 
     Attributes
     ----------
@@ -191,12 +210,24 @@ class Cluster(wiring.Component):
         (``ext`` only) Packets into the cluster, routed by ``addr >> NODE_SHIFT``.
     """
 
-    def __init__(self, *, params=ClusterParams(), ext=False):
+    def __init__(self, *, params=ClusterParams(), ext=False, cluster_id=None):
         if not isinstance(params, ClusterParams):
             raise TypeError(f"params must be a ClusterParams, not {params!r}")
         self.params = params
         self.n_tiles = n_tiles = params.n_tiles
         self.ext = check_choice("ext", ext, (False, True))
+        if cluster_id is not None:
+            check_int("cluster_id", cluster_id, min=0, max=15)
+            if not ext:
+                raise ValueError("cluster_id needs ext=True (the chip NoC port)")
+            if n_tiles + 3 > 1 << NODE_BITS:
+                raise ValueError(f"n_tiles must be <= {(1 << NODE_BITS) - 3} in a chip "
+                                 f"(node field of {NODE_BITS} bits: tiles, cluster SRAM, "
+                                 f"NIC, broadcast), not {n_tiles}")
+            if params.tile.addr_width < CLUSTER_SHIFT + NODE_BITS:
+                raise ValueError(f"addr_width must be >= {CLUSTER_SHIFT + NODE_BITS} for "
+                                 f"chip addresses, not {params.tile.addr_width}")
+        self.cluster_id = cluster_id
         self.sram_size = sram_size = params.sram_size
         self.tiles = [Tile(params=params.tile) for _ in range(n_tiles)]
         t0 = params.tile
@@ -274,6 +305,12 @@ class Cluster(wiring.Component):
             # Injection: one single-beat packet per remote write, bulk class.
             inj = mesh.i_streams[node][1]
             dest = src.payload.addr[NODE_SHIFT:NODE_SHIFT + nb]
+            if self.cluster_id is not None and node != n + 1:
+                # Chip addresses: only this cluster's tiles and SRAM stay local.
+                a = src.payload.addr
+                local = ((a[CLUSTER_SHIFT:] == self.cluster_id)
+                         & (a[NODE_SHIFT:CLUSTER_SHIFT] <= n))
+                dest = Mux(local, a[NODE_SHIFT:CLUSTER_SHIFT], n + 1)
             dx, dy = Signal(range(kx)), Signal(range(self.ky))
             m.d.comb += [dx.eq(dest % kx), dy.eq(dest // kx)]
             p = data.View(self.pkt, inj.payload.data)
@@ -284,13 +321,27 @@ class Cluster(wiring.Component):
                 inj.payload.x0.eq(dx), inj.payload.x1.eq(dx),
                 inj.payload.y0.eq(dy), inj.payload.y1.eq(dy),
             ]
+            if self.cluster_id is not None and node == n + 1:
+                # A broadcast from the chip NoC: one multicast over the whole mesh.
+                with m.If(src.payload.addr[NODE_SHIFT:CLUSTER_SHIFT] == BCAST_NODE):
+                    m.d.comb += [inj.payload.x0.eq(0), inj.payload.x1.eq(kx - 1),
+                                 inj.payload.y0.eq(0), inj.payload.y1.eq(self.ky - 1)]
             m.d.comb += mesh.i_streams[node][0].valid.eq(0)
             ej = mesh.o_streams[node][1]
             q = data.View(self.pkt, ej.payload.data)
+            # Chip broadcast copies for the cluster SRAM and the external node
+            # (the multicast's own source) are not for them.
+            bcast = 0
+            if self.cluster_id is not None and node >= n:
+                bcast = q.addr[NODE_SHIFT:CLUSTER_SHIFT] == BCAST_NODE
+                if node == n + 1:
+                    bcast = bcast & (ej.payload.src_x == node % kx) & (ej.payload.src_y
+                                                                        == node // kx)
             if dst is None:
                 # External node: packets leave the cluster as they are.
                 m.d.comb += [
-                    self.ext_o.valid.eq(ej.valid), ej.ready.eq(self.ext_o.ready),
+                    self.ext_o.valid.eq(ej.valid & ~bcast),
+                    ej.ready.eq(self.ext_o.ready | bcast),
                     self.ext_o.payload.eq(q),
                     mesh.o_streams[node][0].ready.eq(1),
                 ]
@@ -317,7 +368,7 @@ class Cluster(wiring.Component):
             # Ejection: write into the node's SRAM.
             req = dst.req
             m.d.comb += [
-                req.valid.eq(ej.valid), ej.ready.eq(req.ready),
+                req.valid.eq(ej.valid & ~bcast), ej.ready.eq(req.ready | bcast),
                 req.payload.addr.eq(q.addr[lw:NODE_SHIFT]), req.payload.we.eq(1),
                 req.payload.wstrb.eq(q.strb), req.payload.wdata.eq(q.data),
                 dst.rsp.ready.eq(1),

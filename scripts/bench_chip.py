@@ -1,8 +1,11 @@
-"""Two-chip all-reduce over the ATL NIC (the `make sim` allreduce workload) vs link loss.
+"""Two-chip and four-chip (FCQ) all-reduce over the ATL NIC vs link loss.
 
 Two ``hw.chip.Chip`` (1 cluster x 1 tile each), Icarus + cocotb, links of 100
 cycles with the given frame drop probability (``sim.allreduce.run_allreduce``);
-every run is checked bit for bit against ``sim.allreduce.ChipPairModel``.
+every run is checked bit for bit against ``sim.allreduce.ChipPairModel``. The quad
+(``sim.rtl.fcq.run_allreduce``: four chips, every chip cabled to the other three, one
+NIC port per peer) is checked against ``sim.allreduce.ChipGroupModel`` and reports
+the all-reduce bus bandwidth as a fraction of a chip's line rate.
 """
 from sim.allreduce import run_allreduce
 
@@ -33,4 +36,26 @@ def run(quick=False):
             "rto 1024; the bridge joins contiguous words into WRITE messages of up to 64 bytes. "
             "Wire bytes count whole frames (Ethernet + 16-byte ATL header, padding, FCS) and "
             "include the ACKs for the other direction's data and the retransmissions.\n\n"
-            + "\n".join(rows) + "\n")
+            + "\n".join(rows) + "\n" + _quad(quick))
+
+
+def _quad(quick):
+    from sim.rtl.fcq import run_allreduce as run_fcq
+    n_values = 64 if quick else 256
+    rows = ["| drop | cycles | payload bytes per chip | wire bytes (6 cables, both ways) "
+            "| payload / wire | dropped | retransmissions (timeouts) | bus bandwidth "
+            "(fraction of 3 B/cycle) | bit-exact |", "|---|---|---|---|---|---|---|---|---|"]
+    for drop in DROPS:
+        rep, res = run_fcq(chips=4, n_values=n_values, seed=1, drop=drop, latency=100, raw=True)
+        pay = rep["payload_bytes"]
+        rows.append(
+            f"| {drop:.0%} | {rep['cycles_n']} | {pay[0]} | {rep['wire_bytes']} "
+            f"| {sum(pay) / max(1, rep['wire_bytes']):.0%} "
+            f"| {sum(lk['dropped'] for lk in res['link'])} "
+            f"| {sum(n['tx_rtx'] for n in res['nic'])} ({sum(n['timeouts'] for n in res['nic'])}) "
+            f"| {rep['busbw_fraction']:.1%} | {rep['bit_exact']} |")
+    return (f"\nFour chips as a fully connected quad (`sim.rtl.fcq.run_allreduce`, "
+            f"`docs/chip.md`): {n_values}-value FP32 vectors, direct algorithm (every chip "
+            "sends its vector to its three peers, one NIC port each, and adds the four in rank "
+            "order). Bus bandwidth = 2 (n - 1) / n x vector bytes / cycles; a chip's line rate "
+            "is 3 ports x 1 byte/cycle.\n\n" + "\n".join(rows) + "\n")

@@ -30,7 +30,8 @@ from sim.compiler.program import ENGINES
 from sim.compiler.remote import NODE_SHIFT
 from sim.tile import TileModel
 
-__all__ = ["ChipPairModel", "allreduce_inputs", "run_allreduce"]
+__all__ = ["ChipPairModel", "ChipGroupModel", "allreduce_inputs", "fcq_allreduce_program",
+           "run_allreduce"]
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "sim"
 
@@ -114,6 +115,125 @@ class ChipPairModel:
             if not progress:
                 raise RuntimeError(f"golden: both chips wait on external semaphores at ops {ptr}")
         return self
+
+
+class ChipGroupModel:
+    """Golden model of ``n`` one-tile chips whose NIC flows join them (the FCQ).
+
+    As :class:`ChipPairModel`, with the NIC flow of a remote write taken from the
+    cluster field of its address (``docs/chip.md``) and ``peer(c, flow)`` naming
+    the chip it reaches; NIC semaphore ``k`` of the peer increments CP semaphore
+    ``sem_base + k`` of its tile 0 (``k < node_sems``).
+
+    Parameters
+    ----------
+    cfg : TileParams
+    n : int
+        Chips.
+    peer : callable
+        ``peer(chip, flow) -> chip``.
+    nic_node, sram_bits, node_sems, sem_base : int
+        As the chips' bridge.
+    """
+
+    def __init__(self, cfg, *, n, peer, nic_node, sram_bits=16, node_sems=4, sem_base=8):
+        self.cfg, self.n, self.peer, self.nic_node = cfg, n, peer, nic_node
+        self.sram_bits, self.node_sems, self.sem_base = sram_bits, node_sems, sem_base
+        self.tiles = [_ChipTile(cfg) for _ in range(n)]
+        self.ext = [Counter() for _ in range(n)]
+        #: Payload bytes chip ``c`` sent to chip ``p``: ``nic_bytes[c, p]``.
+        self.nic_bytes = Counter()
+
+    def _deliver(self, src, outgoing):
+        lw = (self.cfg.word_bytes - 1).bit_length()
+        bell = 1 << (NODE_SHIFT - 1)
+        seen_bells = set()
+        for a, v in sorted(outgoing.items()):
+            key = a >> NODE_SHIFT
+            if key & 15 != self.nic_node:
+                raise NotImplementedError(f"golden: remote write to node {key & 15}")
+            peer = self.peer(src, key >> 4)
+            off = a & ((1 << NODE_SHIFT) - 1)
+            if off & bell:
+                k = (off & (bell - 1)) >> lw
+                if (a >> lw) not in seen_bells:
+                    seen_bells.add(a >> lw)
+                    if k >= self.node_sems:
+                        raise NotImplementedError(f"golden: doorbell {k} for another tile")
+                    self.ext[peer][self.sem_base + k] += 1
+                continue
+            node, byte = off >> self.sram_bits, off & ((1 << self.sram_bits) - 1)
+            if node != 0:
+                raise NotImplementedError(f"golden: NIC write to node {node}")
+            self.tiles[peer].sram[byte] = v
+            self.nic_bytes[src, peer] += 1
+
+    def run(self, progs, images):
+        """Run every program to the end (a valid sequential order of the real run)."""
+        for t, img in zip(self.tiles, images):
+            t.load(img)
+        n = self.n
+        ptr, used = [0] * n, [Counter() for _ in range(n)]
+        while any(ptr[c] < len(progs[c].ops) for c in range(n)):
+            progress = False
+            for c in range(n):
+                while ptr[c] < len(progs[c].ops):
+                    op = progs[c].ops[ptr[c]]
+                    need = Counter(op.ext_waits)
+                    if any(self.ext[c][s] - used[c][s] < k for s, k in need.items()):
+                        break
+                    used[c] += need
+                    err = self.tiles[c].run_op(op)
+                    if err:
+                        raise RuntimeError(f"golden: chip {c} op {op.name} failed with {err}")
+                    if op.kind == "dma" and op.rec["dst_kind"] == Kind.REMOTE:
+                        self._deliver(c, self.tiles[c].outgoing)
+                    ptr[c] += 1
+                    progress = True
+            if not progress:
+                raise RuntimeError(f"golden: every chip waits on external semaphores at {ptr}")
+        return self
+
+
+def fcq_allreduce_program(cfg, x, *, rank, n, flow_to, nic_node, sram_bits=16, ext_sem=8):
+    """Direct sum-all-reduce over a fully connected group: chip ``rank``'s program.
+
+    The chip sends its vector to every peer at once (one NIC flow / port per
+    peer, ``flow_to(rank, peer)`` in the cluster field of the NIC address), into
+    slot ``rank`` of the peer's receive buffer (the same SRAM address on every
+    chip), and rings the peer's NIC semaphore ``rank`` (CP semaphore ``ext_sem +
+    rank``). It waits for each peer's slot on that peer's semaphore and adds the
+    ``n`` vectors in rank order (``((x0 + x1) + x2) + ...``), so every chip gets
+    the same bits. Returns ``(program, meta)`` with the word addresses.
+    """
+    from sim.compiler import TileProgram
+    from sim.compiler.program import word_of_floats
+
+    x = np.asarray(x, np.float32).ravel()
+    k = cfg.n
+    if x.size == 0 or x.size % k:
+        raise ValueError(f"x must hold a positive multiple of {k} values, not {x.size}")
+    words, wb = x.size // k, cfg.word_bytes
+    p = TileProgram(cfg)
+    xa = p.sram_data([word_of_floats(x[i:i + k]) for i in range(0, x.size, k)], "x")
+    recv = p.alloc(n * words, "recv")
+    accs = [p.alloc(words, f"acc{i}") for i in range(n - 1)]
+    bell = 1 << (NODE_SHIFT - 1)
+    for peer in [q for q in range(n) if q != rank]:
+        f = flow_to(rank, peer)
+        nic = (f << 4 | nic_node) << NODE_SHIFT
+        p.remote_send(xa, words, nic | (recv + rank * words) * wb, name=f"send{peer}")
+        p.doorbell(nic | bell | rank * wb, name=f"doorbell{peer}")
+    slot = {r: (xa if r == rank else recv + r * words) for r in range(n)}
+    for r in range(n):
+        if r != rank:
+            p.receive(slot[r], words, ext_sem + r)
+    prev = slot[0]
+    for i in range(1, n):
+        p.vec("ADD", n_beats=words, group=words, a=(prev, 1, 0), b=(slot[i], 1, 0),
+              o=(accs[i - 1], 1, 0), o_group=words, name=f"add{i}")
+        prev = accs[i - 1]
+    return p, dict(x=xa, recv=recv, out=accs[-1], words=words)
 
 
 def allreduce_inputs(n_values, seed):

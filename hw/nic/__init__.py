@@ -14,11 +14,12 @@ from .timers import RetransmitTimers
 from .rx_parser import RxParser
 from .transport import Lane, PostLayout, mem_layout
 from .nic import COUNTERS, Nic
+from .sprayer import Sprayer
 
 __all__ = ["ETHERTYPE", "HEADER_BYTES", "HeaderLayout", "Op", "ByteLayout", "EthRx", "EthTx",
            "crc32_byte", "RxWindow", "verdict_layout",
            "PostEngine", "TxScheduler", "AckEngine", "RetransmitTimers", "RxParser",
-           "Lane", "PostLayout", "mem_layout", "COUNTERS", "Nic"]
+           "Lane", "PostLayout", "mem_layout", "COUNTERS", "Nic", "Sprayer"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`).
 TOPS = {
@@ -26,4 +27,5 @@ TOPS = {
     "nic_eth_rx": lambda: EthRx(max_frame=512),
     "nic_rx_window": lambda: RxWindow(window=32),
     "nic": lambda: Nic(ports=2, flows=2, window=8, payload=64),
+    "nic_sprayer": lambda: Sprayer(groups=1, width=2, n_sems=4),
 }

@@ -26,9 +26,14 @@ semaphore packet leaves, every byte the NIC delivered earlier has left as a
 word write on the same in-order path, so a tile that waits on the semaphore
 sees the data.
 
+With ``flows > 1`` the NIC flow of a request is ``addr[flow_shift:]`` (the
+bridge's ``o_flow``, stable with each post beat; a coalesced message never
+mixes flows). ``sem_nodes`` maps a semaphore's node index to the node field of
+its NoC address (the chip's ``cluster << 4 | tile``).
+
 Bad requests (doorbell index ``>= nic_sems``, a WRITE offset outside the
-NIC memory space, a received byte for a node ``>= n_nodes``) are dropped and
-counted; the bridge keeps working.
+NIC memory space, a flow ``>= flows``, a received byte for a node
+``>= n_nodes``) are dropped and counted; the bridge keeps working.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -74,13 +79,21 @@ class NicBridge(wiring.Component):
         NIC's ``payload``); the word size turns coalescing off.
     coalesce_wait : int
         Cycles the last byte of a word waits for a following word.
+    flows : int
+        NIC flows reachable (``o_flow``); 1: the flow field is ignored.
+    flow_shift : int
+        Position of the flow field in request addresses (above the node id).
+    sem_nodes : tuple of int or None
+        Node field of semaphore node ``i``'s NoC address (default ``i``).
 
     Attributes
     ----------
     i_noc : In(stream.Signature(bridge_packet_layout))
         Word writes addressed to the NIC node (transmit).
     o_post : Out(stream.Signature(PostLayout))
-        Posts to one NIC flow.
+        Posts to the NIC flow ``o_flow``.
+    o_flow : Out(range(flows))
+        Flow of the ``o_post`` beat.
     i_mem : In(stream.Signature(mem_layout(mem_bits)))
         The NIC's received bytes (``Nic.o_mem``).
     sems : In(data.ArrayLayout(32, nic_sems))
@@ -94,7 +107,8 @@ class NicBridge(wiring.Component):
     """
 
     def __init__(self, *, word_bits=128, addr_width=32, node_shift=24, sram_bits=16, n_nodes=2,
-                 nic_sems=4, node_sems=4, sem_base=8, coalesce=None, coalesce_wait=8):
+                 nic_sems=4, node_sems=4, sem_base=8, coalesce=None, coalesce_wait=8, flows=1,
+                 flow_shift=None, sem_nodes=None):
         self.word_bits = check_pow2("word_bits", word_bits, min=16, max=1024)
         self.addr_width = check_int("addr_width", addr_width, min=8, max=64)
         lw = (word_bits // 8 - 1).bit_length()
@@ -116,6 +130,19 @@ class NicBridge(wiring.Component):
         if nic_sems > n_nodes * node_sems:
             raise ValueError(f"nic_sems must be <= n_nodes * node_sems ({n_nodes * node_sems}), "
                              f"not {nic_sems}")
+        self.flows = check_int("flows", flows, min=1, max=64)
+        fbits = (flows - 1).bit_length()
+        self.flow_shift = check_int("flow_shift", node_shift + 4 if flow_shift is None
+                                    else flow_shift, min=node_shift,
+                                    max=addr_width - fbits)
+        n_sem_nodes = -(-nic_sems // node_sems)
+        sem_nodes = tuple(range(n_sem_nodes)) if sem_nodes is None else tuple(sem_nodes)
+        if len(sem_nodes) < n_sem_nodes or not all(
+                isinstance(v, int) and 0 <= v < 1 << min(8, addr_width - node_shift)
+                for v in sem_nodes):
+            raise ValueError(f"sem_nodes must give {n_sem_nodes} node ids that fit the "
+                             f"address, not {sem_nodes!r}")
+        self.sem_nodes = sem_nodes[:n_sem_nodes]
         #: NIC memory address width this bridge expects (``Nic(mem_bits=...)``).
         self.mem_bits = sram_bits + max(0, (n_nodes - 1).bit_length())
         if self.mem_bits > 32:
@@ -125,6 +152,8 @@ class NicBridge(wiring.Component):
         super().__init__({
             "i_noc": In(stream.Signature(self.pkt)),
             "o_post": Out(stream.Signature(PostLayout)),
+            # At least one bit (a zero-width port does not lint); 0 with one flow.
+            "o_flow": Out(max(1, (flows - 1).bit_length())),
             "i_mem": In(stream.Signature(mem_layout(self.mem_bits))),
             "sems": In(data.ArrayLayout(32, nic_sems)),
             "o_noc": Out(stream.Signature(self.pkt)),
@@ -157,6 +186,14 @@ class NicBridge(wiring.Component):
         else:
             off_bad = Const(0)
         bad = Mux(is_bell, bell >= self.nic_sems, off_bad)
+        if self.flows == 1:
+            m.d.comb += self.o_flow.eq(0)
+        else:
+            fb = (self.flows - 1).bit_length()
+            flow = held.addr[self.flow_shift:self.flow_shift + fb]
+            m.d.comb += self.o_flow.eq(flow)
+            if self.flows < 1 << fb:
+                bad = bad | (flow >= self.flows)
         strb_here = held.strb.bit_select(idx, 1)
         strb_next = Cat(held.strb[1:], Const(0, 1)).bit_select(idx, 1)   # 0 past the last byte
         finishing = Signal()
@@ -290,8 +327,11 @@ class NicBridge(wiring.Component):
         sem_node = Signal(8)
         sem_id = Signal(5)
         nsb = (self.node_sems - 1).bit_length()
-        m.d.comb += [sem_node.eq(pk >> nsb),
-                     sem_id.eq(self.sem_base + (pk & (self.node_sems - 1)))]
+        m.d.comb += sem_id.eq(self.sem_base + (pk & (self.node_sems - 1)))
+        with m.Switch(pk >> nsb):
+            for i, v in enumerate(self.sem_nodes):
+                with m.Case(i):
+                    m.d.comb += sem_node.eq(v)
         # sem_go and flush exclude each other (sem_go needs an empty gatherer).
         with m.If(sem_go):
             m.d.sync += [o.valid.eq(1),

@@ -59,6 +59,9 @@ class Nic(wiring.Component):
     tx_data, tx_rtx, ... : Out(16)
         Event counters, see :data:`COUNTERS`; they stop at 0xFFFF (lanes may
         count in the same cycle: the events are added, then clamped).
+    port_tx_frames, port_rx_frames : Out(data.ArrayLayout(16, ports))
+        Per port: frames sent to the wire / frames taken from it (good or not),
+        saturating.
     """
 
     def __init__(self, *, ports=1, flows=1, window=8, payload=64, mem_bits=16, n_sems=4,
@@ -84,6 +87,8 @@ class Nic(wiring.Component):
             "o_mem": Out(stream.Signature(mem_layout(mem_bits))),
             "sems": Out(data.ArrayLayout(32, n_sems)),
             **{name: Out(16) for name in COUNTERS},
+            "port_tx_frames": Out(data.ArrayLayout(16, ports)),
+            "port_rx_frames": Out(data.ArrayLayout(16, ports)),
         })
 
     def elaborate(self, platform):
@@ -101,6 +106,11 @@ class Nic(wiring.Component):
             wiring.connect(m, tx.o_stream, wiring.flipped(self.o_ports[p]))
             wiring.connect(m, wiring.flipped(self.i_ports[p]), rx.i_stream)
             wiring.connect(m, rx.o_stream, lane.i_frame)
+            op, ip = self.o_ports[p], self.i_ports[p]
+            with m.If(op.valid & op.ready & op.payload.last):
+                saturating_add(m, self.port_tx_frames[p])
+            with m.If(ip.valid & ip.ready & ip.payload.last):
+                saturating_add(m, self.port_rx_frames[p])
             m.d.comb += lane.mac.eq(self.mac)
             for k, f in enumerate(range(p, F, P)):
                 m.d.comb += lane.peer_macs[k].eq(self.peer_macs[f])

@@ -7,11 +7,13 @@
 * :mod:`sim.rtl.blocks`: run one block with its regression parameters
   (``run_dma``, ``run_mesh``, ``run_ttu``, ``run_tvp``);
 * test tops: :mod:`sim.rtl.dma_top` (``DMATestTop``), :mod:`sim.rtl.nic_group`
-  (``NicGroup``), :mod:`sim.rtl.chip_pair` (``ChipPair``, ``CHIP``);
+  (``NicGroup``, with ``spray=True`` a ``Sprayer`` per NIC), :mod:`sim.rtl.chip_pair`
+  (``ChipPair``, ``CHIP``), :mod:`sim.rtl.chip_quad` (``ChipQuad``, ``CHIP4``: the FCQ);
 * the tile from cocotb: :mod:`sim.rtl.tile_host` (``TileHost``, ``run_tiles``),
   :mod:`sim.rtl.image` (HBM ``AxiRam``, image loader), :mod:`sim.rtl.cable`
-  (the two chips' lossy cable);
-* the ``make sim`` cocotb jobs: :mod:`sim.rtl.tile_job`, :mod:`sim.rtl.allreduce_job`.
+  (lossy cables between chips' NIC ports);
+* the ``make sim`` cocotb jobs: :mod:`sim.rtl.tile_job`, :mod:`sim.rtl.allreduce_job`;
+  :mod:`sim.rtl.fcq` (``run_allreduce(chips=4)``: the quad all-reduce, a report dict).
 
 The rule: ``sim/`` and ``scripts/`` import nothing from ``tb/``. A benchmark or
 ``make sim`` that runs cocotb coroutines of the tests names them by module
