@@ -16,7 +16,7 @@ used by the dot product.
 Public API
 ----------
 :func:`decode`, :func:`encode`, :func:`quantize`, :func:`dequantize`,
-:func:`mx_dot`, :func:`mx_gemm`, :func:`int_to_f32_bits`.
+:func:`mx_dot`, :func:`mx_gemm`, :func:`int_to_f32_bits`, :func:`bf16_gemm`.
 """
 import numpy as np
 
@@ -25,7 +25,8 @@ from hw.common.mx import (E8M0_BIAS, E8M0_NAN, F32_CANONICAL_NAN, FORMAT_CODES, 
 
 __all__ = ["FORMATS", "FORMAT_CODES", "ElementFormat", "decode", "encode", "element_int",
            "quantize", "dequantize", "mx_dot", "mx_gemm", "int_to_f32_bits",
-           "F32_CANONICAL_NAN", "E8M0_NAN", "E8M0_BIAS", "nan_code"]
+           "F32_CANONICAL_NAN", "E8M0_NAN", "E8M0_BIAS", "nan_code",
+           "BF16_GROUP", "bf16_int", "bf16_decode", "bf16_gemm"]
 
 # The format table and the E8M0 constants are the hardware's specification
 # (hw/common/mx.py); this module is the numeric model built on them.
@@ -288,3 +289,64 @@ def mx_dot(a_scales, a_codes, fmt_a, b_scales, b_codes, fmt_b, block=32):
     r = mx_gemm(np.asarray(a_scales).reshape(1, -1), a, fmt_a,
                 np.asarray(b_scales).reshape(-1, 1), b, fmt_b, block)
     return r[0, 0]
+
+
+#: Products summed exactly before the one FP32 rounding of a BF16 group.
+#: Fixed (not the hardware K) so the result is the same for every K.
+BF16_GROUP = 8
+#: Weight of one unit of the BF16 integer view: 2**-133 (min subnormal), squared.
+_BF16_LSB = -133
+
+
+def bf16_int(codes):
+    """Exact signed integer ``value / 2**-133`` of BF16 bit patterns (NaN/Inf -> 0)."""
+    c = np.asarray(codes, dtype=np.int64) & 0xFFFF
+
+    def one(x):
+        e, m = (x >> 7) & 0xFF, x & 0x7F
+        mag = 0 if e == 0xFF else (m if e == 0 else (m | 0x80) << (e - 1))  # Python int: 2**261
+        return -mag if x >> 15 else mag
+    out = np.empty(c.shape, dtype=object)
+    for idx, x in np.ndenumerate(c):
+        out[idx] = one(int(x))
+    return out
+
+
+def bf16_decode(codes):
+    """float64 values of BF16 bit patterns (exact; -0, Inf, NaN kept)."""
+    c = np.asarray(codes, dtype=np.uint32) & 0xFFFF
+    with np.errstate(invalid="ignore"):  # NaN patterns cast to NaN (signalling -> quiet)
+        return (c << 16).astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def bf16_gemm(a_codes, b_codes, group=BF16_GROUP):
+    """BF16 x BF16 GEMM ``C[M, N] = A[M, K] @ B[K, N]`` with FP32 accumulation.
+
+    Per output and group ``g`` of ``group`` consecutive K (in increasing ``g``):
+    exact products, exact integer sum ``S`` (weight ``2**-266``), one rounding
+    ``int_to_f32_bits(S, -266)``, then ``acc = fp32(acc + v_g)`` from ``acc = +0``.
+    A K tail is zero padding. NaN/Inf: a group whose float64 product sum is not
+    finite takes that value (NaN element, Inf x 0, Inf - Inf -> NaN); every NaN
+    result is 0x7FC00000. The result does not depend on the hardware K.
+    """
+    a_codes, b_codes = np.asarray(a_codes), np.asarray(b_codes)
+    M, K = a_codes.shape
+    K2, N = b_codes.shape
+    if K != K2:
+        raise ValueError(f"K mismatch: A has {K}, B has {K2}")
+    ia, ib = bf16_int(a_codes), bf16_int(b_codes)
+    da, db = bf16_decode(a_codes), bf16_decode(b_codes)
+    acc = np.zeros((M, N), dtype=np.float32)
+    for k0, k1 in _blocks(K, group):
+        S = ia[:, k0:k1] @ ib[k0:k1, :]
+        bits = np.empty((M, N), dtype=np.uint32)
+        for i in range(M):
+            for j in range(N):
+                bits[i, j] = int_to_f32_bits(S[i, j], 2 * _BF16_LSB)
+        val = bits.view(np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):
+            f64 = (da[:, k0:k1, None] * db[None, k0:k1, :]).sum(axis=1)
+            val = np.where(np.isfinite(f64), val, f64.astype(np.float32))
+            acc = (acc + val.astype(np.float32)).astype(np.float32)
+    acc = np.where(np.isnan(acc), np.uint32(F32_CANONICAL_NAN).view(np.float32), acc)
+    return acc.astype(np.float32)

@@ -11,7 +11,7 @@ from hw.ttu.array import PIPELINE_LATENCY
 
 from . import mx
 
-__all__ = ["gemm", "quantized_gemm", "CycleModel", "PE_LATENCY"]
+__all__ = ["gemm", "bf16_gemm", "quantized_gemm", "CycleModel", "PE_LATENCY"]
 
 #: Cycles from an accepted array input beat to PE (0, 0)'s result register, from
 #: the hardware (``hw.ttu.array.PIPELINE_LATENCY``: input register, edge decode,
@@ -23,6 +23,11 @@ PE_LATENCY = PIPELINE_LATENCY
 def gemm(a_scales, a_codes, fmt_a, b_scales, b_codes, fmt_b, block=32):
     """The TTU result for MX operands: :func:`sim.mx.mx_gemm` (FP32)."""
     return mx.mx_gemm(a_scales, a_codes, fmt_a, b_scales, b_codes, fmt_b, block)
+
+
+def bf16_gemm(a_codes, b_codes):
+    """The BF16 x BF16 result (:func:`sim.mx.bf16_gemm`, FP32); independent of K."""
+    return mx.bf16_gemm(a_codes, b_codes)
 
 
 def quantized_gemm(a, b, fmt_a, fmt_b, block=32):
