@@ -93,7 +93,8 @@ def test_gemm_fast_path_json(tmp_path, fp4):
         assert isinstance(rep[k], (int, float)) and not isinstance(rep[k], bool), k
     assert 0 < rep["ttu_utilisation"] <= 1 and 0 < rep["ttu_busy"] <= 1
     assert rep["tvp_busy"] == 0        # a plain GEMM has no vector work
-    assert rep["max_abs_err_vs_float64"] < 0.5
+    # MX quantization of both operands: FP4 (E2M1) errs about four times more than FP8.
+    assert 0 < rep["max_abs_err_vs_float64"] < (1.0 if fp4 else 0.3)
 
 
 @pytest.mark.slow

@@ -11,7 +11,11 @@
 * the tile from cocotb: :mod:`sim.rtl.tile_host` (``TileHost``, ``run_tiles``),
   :mod:`sim.rtl.image` (HBM ``AxiRam``, image loader), :mod:`sim.rtl.cable`
   (the two chips' lossy cable);
-* the ``make sim`` cocotb jobs: :mod:`sim.rtl.tile_job`, :mod:`sim.rtl.allreduce_job`.
+* the ``make sim`` fast path: :mod:`sim.rtl.sim_top` (``SimTile``: the tile, its HBM
+  model :mod:`sim.rtl.hbm` over ``verilog/sim_hbm_storage.v``, run counters and an
+  event log) and its cocotb job :mod:`sim.rtl.sim_job` (no Python per cycle);
+* the other ``make sim`` cocotb jobs: :mod:`sim.rtl.tile_job` (``--hbm axiram``),
+  :mod:`sim.rtl.allreduce_job`.
 
 The rule: ``sim/`` and ``scripts/`` import nothing from ``tb/``. A benchmark or
 ``make sim`` that runs cocotb coroutines of the tests names them by module
