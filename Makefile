@@ -32,8 +32,9 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e .
 	touch $@
 
+# Quiet: tool output goes to build/sim/make_sim.log; one progress line, then the report.
 sim: $(STAMP)
-	$(PY) -m sim.run $(SIMARGS)
+	@$(PY) -m sim.run $(SIMARGS)
 
 verilog: $(STAMP)
 	$(PY) -m scripts.export_verilog --out build/verilog

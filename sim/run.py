@@ -19,8 +19,10 @@ Usage::
 """
 import argparse
 import json
+import os
 import pickle
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +33,8 @@ from sim.dma import tile_dma
 
 WORKLOADS = {}
 BUILD = Path(__file__).resolve().parent.parent / "build" / "sim"
+#: Verilator warnings, simulator and cocotb output of every ``make sim`` run.
+LOG = BUILD / "make_sim.log"
 
 
 def workload(name, *, default=False):
@@ -72,15 +76,176 @@ def _trace_model(path, replay):
     path.write_text(json.dumps(trace))
 
 
-def run_on_tile(prog, meta, args, *, check=True):
-    """Build (cached) and run ``prog`` on the tile RTL; return the report dict."""
-    from hw.tile import Tile
-    from hw.tile import TileParams
+def ttu_peak_macs(cfg, fmt):
+    """Peak MACs per cycle of the tile's TTU for operands in ``fmt`` (from the hardware parameters).
+
+    Rows x columns x MACs per PE and cycle of the format, as the performance
+    model's prototype preset derives them from the tile (``sim.perf.config``).
+    """
+    from hw.cluster import ClusterParams
+    from sim.perf.config import prototype
+    chip = prototype(ClusterParams().replace(tile=cfg))
+    return chip.ttu_rows * chip.ttu_cols * chip.ttu_k[fmt.split("_")[0]]
+
+
+def _hbm_init(image, wb, path):
+    """``$readmemh`` file of the image's non-zero HBM words; returns the image's extent in words."""
+    end = max((a + len(b) for a, b in image["hbm"].items()), default=0)
+    buf = np.zeros(-(-end // wb) * wb, np.uint8)
+    for a, b in image["hbm"].items():
+        buf[a:a + len(b)] = np.frombuffer(b, np.uint8)
+    words = buf.reshape(-1, wb)
+    lines = []
+    for i in np.flatnonzero(words.any(axis=1)):
+        lines.append(f"@{i:x}\n{words[i][::-1].tobytes().hex()}\n")
+    path.write_text("".join(lines))
+    return len(words)
+
+
+def _hbm_dump(path, lo, wb):
+    """Bytes of the words in a ``$writememh`` dump starting at word ``lo``."""
+    out = bytearray()
+    for line in path.read_text().split("\n"):
+        line = line.strip()
+        if not line or line.startswith(("//", "@")):
+            continue
+        out += int(line, 16).to_bytes(wb, "little")
+    return bytes(out)
+
+
+class _Progress:
+    """One status line on the terminal, rewritten in place (a plain line when not a terminal)."""
+
+    def __init__(self):
+        self.out = os.fdopen(os.dup(1), "w", buffering=1)
+        self.tty = self.out.isatty()
+        self.last = ""
+
+    def show(self, text, final=False):
+        if self.tty:
+            self.out.write("\r" + text.ljust(len(self.last)) + ("\n" if final else ""))
+            self.out.flush()
+        elif final:
+            self.out.write(text + "\n")
+        self.last = text
+
+    def close(self):
+        self.out.close()
+
+
+def _run_watched(fn, progress_file, what):
+    """Call ``fn`` in a thread; meanwhile show the cycles the job reports in ``progress_file``."""
+    box = {}
+
+    def body():
+        try:
+            box["ret"] = fn()
+        except BaseException as e:  # re-raised in the caller's thread
+            box["exc"] = e
+    line = _Progress()
+    th = threading.Thread(target=body, daemon=True)
+    th.start()
+    t0 = time.time()
+    text = f"{what} (log: {_rel(LOG)})"
+    line.show(text)
+    while th.is_alive():
+        th.join(0.5)
+        try:
+            cyc, secs = progress_file.read_text().split()
+            cyc, secs = int(cyc), float(secs)
+            text = (f"simulating: {cyc:,} cycles, {cyc / max(secs, 1e-9):,.0f} cycles/s "
+                    f"(log: {_rel(LOG)})")
+        except (OSError, ValueError):
+            text = f"{what} {time.time() - t0:.0f} s (log: {_rel(LOG)})"
+        if th.is_alive():
+            line.show(text)
+    line.show(text, final=True)
+    line.close()
+    if "exc" in box:
+        raise box["exc"]
+    return box.get("ret")
+
+
+def _rel(path):
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _simulate_fast(cfg, image, prog, sram_words, hbm_lines, out, max_cycles):
+    """Run on :class:`sim.rtl.sim_top.SimTile` (HBM inside, optimised cached Verilator model)."""
     from sim.rtl import runner
+    from sim.rtl.hbm import STORAGE_V
+    from sim.rtl.sim_top import SimTile
+    wb = cfg.word_bytes
+    top = SimTile(params=cfg)
+    init, dump = BUILD / "hbm_init.hex", BUILD / "hbm_dump.hex"
+    extent = _hbm_init(image, wb, init)
+    out_addr, nbytes = out
+    hi = max([extent - 1, (out_addr + nbytes - 1) // wb, *hbm_lines])
+    if dump.exists():
+        dump.unlink()
+    job_path, res_path, prog_path = BUILD / "job.pkl", BUILD / "result.json", BUILD / "progress"
+    for f in (res_path, prog_path):
+        if f.exists():
+            f.unlink()
+    with open(job_path, "wb") as f:
+        pickle.dump(dict(image=dict(queues=image["queues"], sram=image["sram"]),
+                         sram_words=sorted(sram_words), max_cycles=max_cycles), f)
+    built = any(BUILD.glob("sim_tile-verilator-opt-*/top"))
+
+    def go():
+        runner.run(top, block="sim_tile", test_module="sim.rtl.sim_job",
+                   params={"cfg": cfg.as_dict()}, extra_sources=[STORAGE_V], opt=True,
+                   build_root=BUILD, plusargs=[f"+HBM_INIT={init}", f"+HBM_DUMP={dump}",
+                                               "+HBM_DUMP_LO=0", f"+HBM_DUMP_HI={hi}"],
+                   extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path),
+                              "SIM_PROGRESS": str(prog_path)})
+    t0 = time.time()
+    _run_watched(go, prog_path, "building the optimised Verilator model (cached after)"
+                 if not built else "loading")
+    wall = time.time() - t0
+    res = json.loads(res_path.read_text())
+    hbm = _hbm_dump(dump, 0, wb)
+    res["hbm"] = {str(a): hbm[a * wb:(a + 1) * wb].hex() for a in hbm_lines}
+    res["out"] = hbm[out_addr:out_addr + nbytes].hex()
+    res["sram"] = {str(a): v for a, v in res["sram"].items()}
+    return res, wall
+
+
+def _simulate_axiram(cfg, image, sram_words, hbm_lines, out, max_cycles):
+    """The cocotbext-axi ``AxiRam`` path: Python samples the tile every cycle (slow, -O0 build)."""
+    from hw.tile import Tile
+    from sim.rtl import runner
+    job_path, res_path, prog_path = BUILD / "job.pkl", BUILD / "result.json", BUILD / "progress"
+    for f in (res_path, prog_path):
+        if f.exists():
+            f.unlink()
+    with open(job_path, "wb") as f:
+        pickle.dump(dict(image=image, sram_words=sorted(sram_words), hbm_lines=sorted(hbm_lines),
+                         out=out, max_cycles=max_cycles), f)
+    t0 = time.time()
+    # Same parameters as tb/integration/test_tile.py: the Verilator build is shared.
+    _run_watched(lambda: runner.run(Tile(params=cfg), block="integration_tile",
+                                    test_module="sim.rtl.tile_job",
+                                    params={"cfg": cfg.as_dict()},
+                                    extra_env={"SIM_JOB": str(job_path),
+                                               "SIM_RESULT": str(res_path)}),
+                 prog_path, "building and simulating (AxiRam, Python every cycle)")
+    wall = time.time() - t0
+    res = json.loads(res_path.read_text())
+    res["busy"] = {e: sum(b - a for a, b in res["timeline"][e]) for e in ENGINES}
+    res["run_wall_seconds"] = wall
+    return res, wall
+
+
+def run_on_tile(prog, meta, args, *, check=True):
+    """Run ``prog`` on the tile RTL (fast path unless ``--hbm axiram``); return the report dict."""
+    from hw.tile import TileParams
     from sim.tile import TileModel
 
     cfg = TileParams()
-    tile = Tile(params=cfg)
     image = meta.get("image") or prog.image()
     golden = None
     sram_words, hbm_lines = set(), set()
@@ -92,19 +257,13 @@ def run_on_tile(prog, meta, args, *, check=True):
     out_addr, shape = meta["out"]
     nbytes = 4 * int(np.prod(shape))
     BUILD.mkdir(parents=True, exist_ok=True)
-    job_path, res_path = BUILD / "job.pkl", BUILD / "result.json"
-    if res_path.exists():
-        res_path.unlink()
-    with open(job_path, "wb") as f:
-        pickle.dump(dict(image=image, sram_words=sorted(sram_words), hbm_lines=sorted(hbm_lines),
-                         out=(out_addr, nbytes), max_cycles=args.max_cycles), f)
-    t0 = time.time()
-    # Same parameters as tb/integration/test_tile.py: the Verilator build is shared.
-    runner.run(tile, block="integration_tile", test_module="sim.rtl.tile_job",
-               params={"cfg": cfg.as_dict()},
-               extra_env={"SIM_JOB": str(job_path), "SIM_RESULT": str(res_path)})
-    wall = time.time() - t0
-    res = json.loads(res_path.read_text())
+    if getattr(args, "hbm", "model") == "axiram":
+        res, wall = _simulate_axiram(cfg, image, sram_words, hbm_lines, (out_addr, nbytes),
+                                     args.max_cycles)
+    else:
+        res, wall = _simulate_fast(cfg, image, prog, sram_words, hbm_lines, (out_addr, nbytes),
+                                   args.max_cycles)
+    (BUILD / "result.json").write_text(json.dumps(res))
     rep = {"workload": meta["desc"]}
     st = res["status"]
     rep["queues"] = ", ".join(f"{e}:{s['state']}" + (f"({s['error']} at pc {s['pc']})"
@@ -121,9 +280,16 @@ def run_on_tile(prog, meta, args, *, check=True):
         rep["error"] = (f"{e} queue stopped with {s['error']} at pc {s['pc']} "
                         f"(tile errors: dma {res['errors'] & 0xFFFF}, ttu "
                         f"{res['errors'] >> 16 & 0xFF}, tvp {res['errors'] >> 24 & 1})")
-    rep["cycles"] = res["cycles"]
-    n = cfg.n
-    busy = {e: sum(b - a for a, b in res["timeline"][e]) for e in ENGINES}
+    cycles = res["cycles"]
+    rep["cycles"] = cycles
+    busy = res["busy"]
+    frac = {e: busy[e] / max(1, cycles) for e in ENGINES}
+    wfmt = meta.get("wfmt", "fp8_e4m3")
+    peak = ttu_peak_macs(cfg, wfmt)
+    rep["ttu_utilisation"] = meta["macs"] / (max(1, cycles) * peak)
+    rep["ttu_busy"], rep["tvp_busy"], rep["dma_busy"] = frac["ttu"], frac["tvp"], frac["dma"]
+    rep["sim_cycles_per_second"] = round(cycles / max(res["run_wall_seconds"], 1e-9))
+    rep["bit_exact"] = False
     if ok and check:
         wb = cfg.word_bytes
         bad_s = sum(1 for a in sram_words if res["sram"][str(a)] != golden.word(a))
@@ -136,28 +302,31 @@ def run_on_tile(prog, meta, args, *, check=True):
         y = np.frombuffer(bytes.fromhex(res["out"]), np.float32).reshape(shape).astype(np.float64)
         ref = meta["ref"]
         err = np.abs(y - ref)
+        rep["max_abs_err_vs_float64"] = float(err.max())
         rep["vs float64"] = (f"max abs err {err.max():.4g}, rms {np.sqrt((err ** 2).mean()):.4g}, "
                              f"max |ref| {np.abs(ref).max():.4g} (MX quantization of "
                              f"weights and activations)")
         rep["useful MACs"] = meta["macs"]
-        peak = res["cycles"] * n * n
-        rep["TTU MAC utilisation"] = (f"{meta['macs'] / peak:.1%} of peak over the run "
-                                      f"({res['macs'] * n * n / peak:.1%} counting padded MACs; "
-                                      f"TTU busy {busy['ttu'] / res['cycles']:.1%})")
+        rep["TTU MAC utilisation"] = (f"{rep['ttu_utilisation']:.1%} of peak ({peak} {wfmt} "
+                                      f"MACs/cycle) over the run ({res['macs'] * cfg.n ** 2 / (max(1, cycles) * peak):.1%} "
+                                      f"counting padded MACs; TTU busy {frac['ttu']:.1%})")
     from sim.rtl.tile_host import overlap
     rep["overlap"] = (f"DMA and TTU both busy {overlap(res['timeline']['dma'], res['timeline']['ttu'])}"
                       f" cycles, TVP and TTU {overlap(res['timeline']['tvp'], res['timeline']['ttu'])}")
-    rep["TVP busy"] = f"{busy['tvp']} cycles ({busy['tvp'] / max(1, res['cycles']):.1%})"
+    rep["TVP busy"] = f"{busy['tvp']} cycles ({frac['tvp']:.1%})"
     dma_bytes = sum(sum(r[2] for r in _rows(prog, o)) for o in prog.ops if o.kind == "dma")
     rep["DMA"] = (f"{len([o for o in prog.ops if o.kind == 'dma'])} descriptors, "
-                  f"{dma_bytes} bytes, busy {busy['dma']} cycles "
-                  f"({busy['dma'] / max(1, res['cycles']):.1%})")
+                  f"{dma_bytes} bytes, busy {busy['dma']} cycles ({frac['dma']:.1%})")
     rep["program"] = (f"{len(prog.ops)} ops, queue words "
                       f"{'/'.join(str(len(q)) for q in image['queues'])} (dma/ttu/tvp)")
     trace = Path(args.trace) if args.trace else BUILD / "trace.json"
-    _trace(res, prog, trace, n)
-    rep["trace"] = f"{trace} (open in ui.perfetto.dev or chrome://tracing; 1 us = 1 cycle)"
-    rep["simulation wall seconds"] = round(wall, 1)
+    _trace(res, prog, trace, cfg.n)
+    rep["trace"] = f"{_rel(trace)} (ui.perfetto.dev or chrome://tracing; 1 us = 1 cycle)"
+    if res.get("log_lost"):
+        rep["trace"] += f"; {res['log_lost']} events past the event log were lost"
+    rep["simulation"] = (f"{rep['sim_cycles_per_second']:,} cycles/s "
+                         f"({res['run_wall_seconds']:.1f} s run, {wall:.1f} s with build, load "
+                         f"and read-back; {'AxiRam, Python every cycle' if getattr(args, 'hbm', 'model') == 'axiram' else 'HBM model in the top, optimised Verilator'})")
     rep["ok"] = ok
     if not check:
         rep["bit_exact"] = ok
@@ -171,7 +340,8 @@ def _rows(prog, op):
 #: Compilable workloads: name -> (sim.compiler.workloads function, fixed keywords).
 PROGRAMS = {
     "transformer": ("transformer_block", {}),
-    "gemm": ("gemm_layer", dict(M=8, K=64, N=64)),
+    "gemm": ("mx_gemm", {}),
+    "gemm-layer": ("gemm_layer", dict(M=8, K=64, N=64)),
 }
 
 
@@ -189,6 +359,7 @@ def compile_workload(name, params):
 
 def _compile_and_run(name, params, args):
     prog, meta = compile_workload(name, params)
+    meta.setdefault("wfmt", params.get("wfmt", "fp8_e4m3"))
     rep = run_on_tile(prog, meta, args)
     if rep.get("ok") and rep.get("bit_exact"):
         from sim.perf import PROTOTYPE
@@ -227,6 +398,10 @@ def _params_key(params):
 @workload("transformer", default=True)
 def transformer(args):
     """One transformer block (attention + softmax, MLP + GELU), MX weights, on the tile RTL."""
+    from hw.tile import TileParams
+    from sim.compiler.workloads import check_transformer
+    check_transformer(TileParams(), seq=args.seq, d_model=args.d_model, heads=args.heads,
+                      d_ff=args.d_ff)
     return _compile_and_run("transformer", dict(
         seq=args.seq, d_model=args.d_model, heads=args.heads, d_ff=args.d_ff,
         wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed), args)
@@ -234,8 +409,16 @@ def transformer(args):
 
 @workload("gemm")
 def gemm(args):
-    """GELU(x @ W + b), weights streamed with double buffering, on the tile RTL."""
+    """A plain MX GEMM A[m,k] @ W[k,n] (--m --n --k; FP8, --fp4), both operands MX from HBM."""
     return _compile_and_run("gemm", dict(
+        m=args.m, n=args.n, k=args.k, buffers=args.buffers,
+        wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed), args)
+
+
+@workload("gemm-layer")
+def gemm_layer(args):
+    """GELU(x @ W + b) 8x64x64: x quantized on the tile, W streamed with double buffering."""
+    return _compile_and_run("gemm-layer", dict(
         buffers=args.buffers, wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3", seed=args.seed), args)
 
 
@@ -316,22 +499,59 @@ def stream_pipeline(args):
 from sim import allreduce as _allreduce  # noqa: E402,F401  registers the "allreduce" workload
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options end with one line naming the option, no usage block."""
+
+    def error(self, message):
+        self.exit(2, f"make sim: error: {message}\n")
+
+
+def _size(text):
+    """A positive integer option value."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {v}")
+    return v
+
+
+def _report_json(report):
+    """The ``--json`` report: every key, numbers as numbers, arrays as lists."""
+    def plain(v):
+        if isinstance(v, (np.integer, np.floating)):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        return v
+    return {k: plain(v) for k, v in report.items()}
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Run a workload on the openmaia RTL.")
+    ap = _Parser(description="Run a workload on the openmaia RTL.",
+                 epilog="Tool output goes to build/sim/make_sim.log.")
     ap.add_argument("--workload", default=None, help="workload name (see --list)")
     ap.add_argument("--list", action="store_true", help="list workloads and exit")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--beats", type=int, default=2048)
+    ap.add_argument("--beats", type=_size, default=2048)
     ap.add_argument("--stall", type=float, default=0.2)
     ap.add_argument("--json", help="also write the report to this file")
     ap.add_argument("--fp4", action="store_true", help="MX FP4 (E2M1) weights instead of FP8")
-    ap.add_argument("--seq", type=int, default=8)
-    ap.add_argument("--d-model", type=int, default=32)
-    ap.add_argument("--heads", type=int, default=2)
-    ap.add_argument("--d-ff", type=int, default=64)
-    ap.add_argument("--max-cycles", type=int, default=400_000,
+    ap.add_argument("--seq", type=_size, default=8)
+    ap.add_argument("--d-model", type=_size, default=32)
+    ap.add_argument("--heads", type=_size, default=2)
+    ap.add_argument("--d-ff", type=_size, default=64)
+    ap.add_argument("--m", type=_size, default=64, help="gemm: rows of A and y")
+    ap.add_argument("--n", type=_size, default=64, help="gemm: columns of W and y")
+    ap.add_argument("--k", type=_size, default=64, help="gemm: the reduction")
+    ap.add_argument("--max-cycles", type=_size, default=2_000_000,
                     help="host-side limit (the tile's deadlock watchdog normally fires first)")
-    ap.add_argument("--buffers", type=int, default=2, help="gemm: weight buffers (1 or 2)")
+    ap.add_argument("--buffers", type=int, default=2, choices=(1, 2),
+                    help="gemm: weight buffers (1 or 2)")
+    ap.add_argument("--hbm", choices=("model", "axiram"), default="model",
+                    help="HBM: the AXI model inside the simulated top (fast, default) or "
+                         "cocotbext-axi AxiRam with Python every cycle (slow)")
     ap.add_argument("--trace", help="trace JSON path (default build/sim/trace.json)")
     ap.add_argument("--no-record", dest="record", action="store_false",
                     help="do not store the measured cycles in docs/measured.json")
@@ -344,25 +564,45 @@ def main(argv=None):
         return 0
     name = args.workload or WORKLOADS["__default__"]
     if name not in names:
-        ap.error(f"unknown workload {name!r}; known: {', '.join(names)}")
+        ap.error(f"argument --workload: unknown workload {name!r} (known: {', '.join(names)})")
     start = time.time()
+    from sim.rtl import runner
+    BUILD.mkdir(parents=True, exist_ok=True)
+    LOG.write_text("")
+    runner.LOG = LOG
     try:
         report = WORKLOADS[name](args)
-    except Exception as e:  # a compile error or a failed simulator run: say so clearly
+    except ValueError as e:  # CompileError too: an option the workload or the tile cannot take
+        from hw.tile import TileParams
         from sim.compiler import CompileError
-        kind = "compile error" if isinstance(e, CompileError) else type(e).__name__
-        print(f"== openmaia make sim: {name} ==\nFAIL: {kind}: {e}", file=sys.stderr)
+        if isinstance(e, CompileError):
+            cfg = TileParams()
+            sizes = " ".join(_workload_args(args.argv)) or "(defaults)"
+            msg = (f"{sizes} does not fit the tile: {e} (limits: tile SRAM {cfg.sram_size} "
+                   f"bytes = {cfg.words} words, HBM {cfg.hbm_size} bytes, "
+                   f"{cfg.depth} words per queue)")
+        else:
+            msg = f"bad option: {e}"
+        print(f"make sim: error: {name}: {msg}", file=sys.stderr)
         return 2
+    except Exception as e:  # a failed simulator run: say so clearly, the log has the rest
+        print(f"make sim: FAIL: {name}: {type(e).__name__}: {e} (see {_rel(LOG)})",
+              file=sys.stderr)
+        return 2
+    finally:
+        runner.LOG = None
     report["wall_seconds"] = round(time.time() - start, 2)
     # Keys starting with "_" are for --json readers (numbers behind the text lines).
     shown = {k: v for k, v in report.items() if not k.startswith("_")}
     width = max(len(k) for k in shown)
     print(f"== openmaia make sim: {name} ==")
     for k, v in shown.items():
+        if isinstance(v, float):
+            v = f"{v:.4g}"
         print(f"  {k:{width}s}  {v}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+            json.dump(_report_json(report), f, indent=1)
     if report.get("error"):
         print(f"FAIL: {report['error']}", file=sys.stderr)
         return 3

@@ -159,8 +159,8 @@ def test_replay_is_sensitive_to_the_schedule():
     # serialises DMA and TTU, and the predicted cycles grow.
     from sim.perf.tile import tile_program_cycles
     from sim.run import compile_workload
-    one, _ = compile_workload("gemm", dict(buffers=1, wfmt="fp8_e4m3", seed=1))
-    two, _ = compile_workload("gemm", dict(buffers=2, wfmt="fp8_e4m3", seed=1))
+    one, _ = compile_workload("gemm-layer", dict(buffers=1, wfmt="fp8_e4m3", seed=1))
+    two, _ = compile_workload("gemm-layer", dict(buffers=2, wfmt="fp8_e4m3", seed=1))
     c1 = tile_program_cycles(one, PROTOTYPE)["cycles"]
     c2 = tile_program_cycles(two, PROTOTYPE)["cycles"]
     assert c1 - c2 > 500, (c1, c2)

@@ -14,7 +14,8 @@ from hw.tile import TileParams
 
 from .program import TileProgram
 
-__all__ = ["gemm_layer", "transformer_block", "bad_program"]
+__all__ = ["gemm_layer", "mx_gemm", "transformer_block", "bad_program", "check_transformer",
+           "check_positive"]
 
 
 def _gelu(x):
@@ -187,3 +188,77 @@ def bad_program(kind, cfg=TileParams()):
         raise ValueError(f"unknown bad program kind {kind!r}")
     meta["image"] = image
     return p, meta
+
+
+def check_positive(**sizes):
+    """Raise ``ValueError`` naming the first size (``--name``) that is not a positive integer."""
+    for k, v in sizes.items():
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError(f"--{k.replace('_', '-')} must be a positive integer, not {v!r}")
+
+
+def _check_multiple(name, v, of, why):
+    if v % of:
+        raise ValueError(f"--{name} {v} must be a multiple of {of} ({why})")
+
+
+def mx_gemm(cfg=TileParams(), *, m=64, n=64, k=64, wfmt="fp8_e4m3", buffers=2, seed=1):
+    """A plain MX GEMM ``y = A @ W``: A ``[m, k]`` and W ``[k, n]`` both MX ``wfmt``.
+
+    The host quantizes both operands (along K, blocks of 32) into TTU beats in HBM;
+    A is loaded into the tile SRAM once, W streamed through ``buffers`` SRAM buffers
+    (:func:`sim.compiler.ops.gemm`), the FP32 result written back to HBM. No TVP
+    work: the run is DMA and TTU only.
+    """
+    check_positive(m=m, n=n, k=k)
+    t = cfg.n
+    _check_multiple("m", m, t, "the TTU array is n x n")
+    _check_multiple("n", n, t, "the TTU array is n x n")
+    if k > 32:
+        _check_multiple("k", k, 32, "the MX scale block")
+    kb = -(-k // 32) * 32
+    if kb > cfg.max_k_beats:
+        raise ValueError(f"--k {k} exceeds the TTU's K buffer ({cfg.max_k_beats} beats, "
+                         f"TileParams.max_k_beats)")
+    if buffers not in (1, 2):
+        raise ValueError(f"--buffers must be 1 or 2, not {buffers}")
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = (rng.standard_normal((k, n)) / math.sqrt(k)).astype(np.float32)
+    p = TileProgram(cfg)
+    A_ = _place_weight(p, a.T, wfmt, "a")           # beats of A^T columns == rows of A
+    W_ = _place_weight(p, w, wfmt, "w")
+    yh = p.hbm(bytes(4 * m * n), "y")
+    A = ops.Beats(p.alloc(A_["tiles"] * A_["k_beats"], "a"), A_["tiles"], A_["k_beats"], wfmt)
+    wb = cfg.word_bytes
+    p.dma(dict(src_kind=ops.HBM, dst_kind=ops.LOCAL, src=A_["hbm"], dst=A.addr * wb,
+               length=A.tiles * A.k_beats * wb), "load_a")
+    Y = ops.new_mat(p, m, n, "y")
+    ops.gemm(p, A, W_, Y, buffers=buffers)
+    ops.store_mat(p, Y, yh)
+    ref = a.astype(np.float64) @ w.astype(np.float64)
+    return p, dict(out=(yh, (m, n)), ref=ref, macs=m * n * k, wfmt=wfmt,
+                   desc=f"y[{m}x{n}] = A[{m}x{k}] @ W[{k}x{n}], both MX {wfmt}, "
+                        f"{buffers} weight buffer(s)")
+
+
+def check_transformer(cfg, *, seq, d_model, heads, d_ff):
+    """Raise ``ValueError`` naming the first ``make sim`` option a transformer block cannot take."""
+    check_positive(seq=seq, d_model=d_model, heads=heads, d_ff=d_ff)
+    t = cfg.n
+    if d_model % heads:
+        raise ValueError(f"--heads {heads} must divide --d-model {d_model}")
+    dh = d_model // heads
+    if dh % t:
+        raise ValueError(f"--d-model / --heads = {dh} must be a multiple of the tile size {t}")
+    for name, v in (("seq", seq), ("d-model", d_model), ("d-ff", d_ff)):
+        _check_multiple(name, v, t, "the TTU array is n x n")
+    for name, v in (("seq", seq), ("d-model", d_model), ("d-ff", d_ff), ("d-model / --heads", dh)):
+        if v > 32:
+            _check_multiple(name, v, 32, "a GEMM reduction over it: the MX scale block")
+        if -(-v // 32) * 32 > cfg.max_k_beats:
+            raise ValueError(f"--{name} {v} exceeds the TTU's K buffer ({cfg.max_k_beats} "
+                             f"beats, TileParams.max_k_beats)")
+    if seq // t > cfg.max_n_tiles:
+        raise ValueError(f"--seq {seq} exceeds {cfg.max_n_tiles * t} (the attention scores' "
+                         f"column tiles, TileParams.max_n_tiles {cfg.max_n_tiles})")

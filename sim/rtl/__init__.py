@@ -12,8 +12,12 @@
 * the tile from cocotb: :mod:`sim.rtl.tile_host` (``TileHost``, ``run_tiles``),
   :mod:`sim.rtl.image` (HBM ``AxiRam``, image loader), :mod:`sim.rtl.cable`
   (lossy cables between chips' NIC ports);
-* the ``make sim`` cocotb jobs: :mod:`sim.rtl.tile_job`, :mod:`sim.rtl.allreduce_job`;
-  :mod:`sim.rtl.fcq` (``run_allreduce(chips=4)``: the quad all-reduce, a report dict).
+* the ``make sim`` fast path: :mod:`sim.rtl.sim_top` (``SimTile``: the tile, its HBM
+  model :mod:`sim.rtl.hbm` over ``verilog/sim_hbm_storage.v``, run counters and an
+  event log) and its cocotb job :mod:`sim.rtl.sim_job` (no Python per cycle);
+* the other ``make sim`` cocotb jobs: :mod:`sim.rtl.tile_job` (``--hbm axiram``),
+  :mod:`sim.rtl.allreduce_job`; :mod:`sim.rtl.fcq` (``run_allreduce(chips=4)``: the
+  quad all-reduce, a report dict).
 
 The rule: ``sim/`` and ``scripts/`` import nothing from ``tb/``. A benchmark or
 ``make sim`` that runs cocotb coroutines of the tests names them by module

@@ -14,6 +14,7 @@ Build directories live under ``build/tb/<block>/<sim>-<params>/`` so that
 parametrisations and simulators never share state, and rebuilding is
 skipped when the generated Verilog is unchanged.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -104,8 +105,77 @@ def write_if_changed(path, text):
     return path
 
 
+#: Where :func:`run` sends build and simulator output when its caller names no ``log``
+#: (``make sim`` sets it: every workload's tool output goes to one file).
+LOG = None
+
+#: Verilator options of an optimised build (:func:`run` with ``opt=True``, ``make sim``):
+#: the simulation, not the compile, is what such a run spends its time on.
+#: ``--no-public-flat-rw`` undoes cocotb's default: only the top's ports stay visible
+#: (a control file, :func:`_public_top`), the rest is optimised freely and the symbol
+#: table, most of the C++ of a public build, shrinks.
+OPT_BUILD_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+                  "--no-public-flat-rw")
+#: Make variables of an optimised build (replacing the ``-O0`` of :data:`VERILATOR_MAKEFLAGS`).
+OPT_MAKEFLAGS = ("OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O1")
+
+
+@contextlib.contextmanager
+def _output_to(log):
+    """Send this process's and its children's stdout/stderr to ``log`` (a path), or nowhere."""
+    if log is None:
+        yield
+        return
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "a") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+@contextlib.contextmanager
+def _makeflags(flags):
+    """``MAKEFLAGS`` with ``flags`` replacing variables of the same name, for one build."""
+    old = os.environ.get("MAKEFLAGS", "")
+    names = {f.split("=")[0] for f in flags}
+    keep = [w for w in old.split() if w.split("=")[0] not in names]
+    os.environ["MAKEFLAGS"] = " ".join(keep + list(flags))
+    try:
+        yield
+    finally:
+        os.environ["MAKEFLAGS"] = old
+
+
+def _public_top(build_dir, toplevel):
+    """A Verilator control file making only ``toplevel``'s ports visible to cocotb."""
+    return write_if_changed(Path(build_dir) / "public_top.vlt",
+                            f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+
+
+def verilog_digest(text, extra_sources=(), args=()):
+    """Short hash of generated Verilog, extra sources and build options (a build cache key)."""
+    h = hashlib.sha1(text.encode())
+    for s in extra_sources:
+        h.update(Path(s).read_bytes())
+    h.update(json.dumps(list(args)).encode())
+    return h.hexdigest()[:12]
+
+
 def run(component, *, block, test_module, params=None, sim=None, testcase=None,
-        toplevel="top", extra_sources=(), extra_env=None, seed=None):
+        toplevel="top", extra_sources=(), extra_env=None, seed=None, opt=False, log=None,
+        plusargs=(), build_root=None):
     """Export ``component`` to Verilog, build it, and run cocotb tests on it.
 
     Parameters
@@ -124,6 +194,15 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
         Only these coroutines.
     seed : int, optional
         cocotb random seed; default ``SEED`` or :data:`DEFAULT_SEED`.
+    opt : bool
+        Verilator only: an optimised model (:data:`OPT_BUILD_ARGS`, :data:`OPT_MAKEFLAGS`)
+        in a build directory keyed on the hash of the Verilog and the options, under
+        ``build_root`` (default ``build/sim``), so an unchanged design is never rebuilt.
+    log : path, optional
+        Build and simulator output (Verilator warnings, cocotb log) goes to this file
+        instead of the terminal.
+    plusargs : sequence of str
+        Simulator plusargs (``+NAME=value``).
     """
     from cocotb_tools.runner import get_runner, get_results
 
@@ -133,15 +212,23 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
         setup_verilator()
     seed = int(seed if seed is not None else os.environ.get("SEED", DEFAULT_SEED))
     # "icarus2005": builds made before Icarus ran in Verilog-2005 mode are not reused.
-    build_dir = BUILD / "tb" / block / f"{'icarus2005' if sim == 'icarus' else sim}-{_tag(params)}"
-    src = write_if_changed(build_dir / f"{toplevel}.v",
-                           verilog.convert(component, name=toplevel, emit_src=False))
-
+    text = verilog.convert(component, name=toplevel, emit_src=False)
     waves = os.environ.get("WAVES", "0") not in ("", "0")
+    opt = opt and sim == "verilator"
+    if opt:
+        key = verilog_digest(text, extra_sources, (*OPT_BUILD_ARGS, *OPT_MAKEFLAGS, waves))
+        build_dir = Path(build_root or BUILD / "sim") / f"{block}-verilator-opt-{key}"
+    else:
+        build_dir = (BUILD / "tb" / block
+                     / f"{'icarus2005' if sim == 'icarus' else sim}-{_tag(params)}")
+    src = write_if_changed(build_dir / f"{toplevel}.v", text)
+
     build_args = []
     if sim == "verilator":
         # Amaranth output is full of benign width extensions.
         build_args = ["-Wno-WIDTH", "-Wno-fatal"]
+        if opt:
+            build_args += [*OPT_BUILD_ARGS, str(_public_top(build_dir, toplevel))]
         # With waves the runner adds --trace (VCD); FST would need liblz4-dev.
     elif sim == "icarus":
         # Amaranth's output is Verilog-2005; cocotb's runner compiles it as
@@ -151,8 +238,11 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
         # block whose inputs keep their initial values stays X.
         build_args = ["-g2005"]
     runner = get_runner(sim)
-    runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
-                 build_args=build_args, timescale=("1ns", "1ps"), waves=waves)
+    flags = OPT_MAKEFLAGS if opt else ()
+    log = log or LOG
+    with _output_to(log), _makeflags(flags):
+        runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=build_args, timescale=("1ns", "1ps"), waves=waves)
     env = {
         "TB_PARAMS": json.dumps(params),
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
@@ -160,9 +250,10 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
         "PYTHONWARNINGS": "error",
     }
     env.update(extra_env or {})
-    results = runner.test(hdl_toplevel=toplevel, test_module=test_module, testcase=testcase,
-                          build_dir=build_dir, test_dir=build_dir, seed=seed, waves=waves,
-                          extra_env=env, timescale=("1ns", "1ps"))
+    with _output_to(log):
+        results = runner.test(hdl_toplevel=toplevel, test_module=test_module, testcase=testcase,
+                              build_dir=build_dir, test_dir=build_dir, seed=seed, waves=waves,
+                              extra_env=env, timescale=("1ns", "1ps"), plusargs=list(plusargs))
     num_tests, num_failed = get_results(results)
     assert num_tests > 0, f"{test_module}: no cocotb test ran"
     assert num_failed == 0, f"{test_module}: {num_failed} of {num_tests} cocotb tests failed"
