@@ -25,12 +25,14 @@ class TVP(wiring.Component):
     :func:`hw.tvp.microcode.program` and, unless it is a non-final reduction beat,
     yields one output beat. Micro-ops issue in order, at most one per cycle
     (every slot in parallel), into units pipelined to :attr:`unit_latency`
-    stages; a micro-op reading ``t`` or the accumulators waits for the
-    previous write of that register (:attr:`hazard_gap`, modelled by
-    :class:`sim.tvp.TimingModel`). A new beat is accepted in the cycle the
-    previous one issues its last micro-op, so single-micro-op instructions
-    sustain one beat per cycle. The whole pipeline stalls while the output
-    register holds a beat that is not taken.
+    stages or into the activation chain (GELU, SiLU, SwiGLU, EXPD; one micro-op,
+    :meth:`act_timing`); every opcode's per-beat program is one micro-op, so
+    every opcode sustains one beat per cycle. Reductions rotate over
+    :attr:`acc_banks` accumulator banks and combine them on ``last``; only those
+    combine steps wait for results in flight (:attr:`hazard_gap`), and a non-act
+    micro-op waits while an act one could still be overtaken (:meth:`hazard`,
+    modelled by :class:`sim.tvp.TimingModel`). The whole pipeline stalls while
+    the output register holds a beat that is not taken.
 
     Structure: ``i_stream`` -> :class:`~hw.tvp.sequencer.TVPSequencer` (holds
     the beat, decodes its micro-program) -> micro-op stream, gated by the
@@ -54,6 +56,8 @@ class TVP(wiring.Component):
         Result beats (registered).
     error : Out(1)
         Sticky: an invalid opcode was seen (such a beat passes ``a`` through).
+    errors : Out(16)
+        Saturating count of invalid-opcode beats.
     """
 
     #: The per-slot unit builders (``fma``, ``exp``, ``recip``, ``rsqrt``, ``misc``,
