@@ -200,13 +200,13 @@ def row_accuracy(lanes=16, length=1024, seed=11):
 
 
 def throughput(quick):
-    """Run the cocotb ``throughput`` coroutine (2 lanes, the regression build); return
+    """Run the cocotb ``throughput`` coroutine (1 lane, the regression lane count); return
     its JSON figures."""
     from sim.rtl.blocks import run_tvp
-    lanes = 2
+    lanes = 1
     BUILD.mkdir(parents=True, exist_ok=True)
     out = (BUILD / f"throughput_{lanes}.json").resolve()
-    # Same build as the 2-lane tb runs (identical Verilog), 1x1024 rows.
+    # The regression TVP (identical Verilog), 1x1024 rows.
     run_tvp(lanes, test_module="tb.tvp.test_tvp", testcase="throughput", sim="verilator",
             row=1024, extra_env={"TVP_BENCH_OUT": str(out)})
     return json.loads(out.read_text())

@@ -191,13 +191,16 @@ class TVPSequencer(wiring.Component):
                     idx = s | plast << sw | pfmt << (sw + 1) | code << (sw + 2)
                     rom[idx] = pack(**controls(s, u, prog))
             assert len(rom) == nidx
-            table = Const(sum(w << (k * width) for k, w in enumerate(rom)), nidx * width)
-            ctl_word = Signal(width)
-            m.d.comb += ctl_word.eq(table.word_select(Cat(step, last, fmt, op), width))
+            # One ROM per field: a single literal of the whole table (~80 kbit at 16
+            # lanes) overflows Icarus's lexer buffer.
+            index = Cat(step, last, fmt, op)
             off = 0
             for _, sig in fields:
-                m.d.comb += sig.eq(ctl_word[off:off + len(sig)])
-                off += len(sig)
+                w = len(sig)
+                col = [(word >> off) & ((1 << w) - 1) for word in rom]
+                table = Const(sum(v << (k * w) for k, v in enumerate(col)), nidx * w)
+                m.d.comb += sig.eq(table.word_select(index, w))
+                off += w
         else:
             # The same table as a Switch (SMT-friendly; see ``rom_decoder``).
             sigs = dict(fields)

@@ -534,8 +534,15 @@ async def throughput(dut):
                        "ops": rows, "composed": comp}, f, indent=1)
 
 
+def test_tvp_lanes1():
+    """Every coroutine on 1 lane (2 slots): the regression configuration (the smallest
+    build; BF16 gives the 2 slots a RoPE pair)."""
+    run_tvp(1, test_module="tb.tvp.test_tvp", row=64)
+
+
+@pytest.mark.slow
 def test_tvp_lanes2():
-    """Every coroutine on 2 lanes (4 slots): the regression configuration."""
+    """Every coroutine on 2 lanes (4 slots), 1x128 rows."""
     run_tvp(2, test_module="tb.tvp.test_tvp", row=128)
 
 
