@@ -284,22 +284,39 @@ def run_program(link, prog, *, hbm_base, compare_sram=True, timeout_s=60.0, poll
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m sim.host",
-                                 description="Talk to an openmaia board over its UART host link.")
+                                 description="Talk to an openmaia FPGA tile over its UART host link.")
     ap.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0")
     ap.add_argument("--baud", type=int, default=115200)
-    ap.add_argument("command", choices=("ping", "status", "read"))
-    ap.add_argument("--addr", type=lambda s: int(s, 0), default=0)
-    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("command", choices=("ping", "status", "read", "gemm"))
+    ap.add_argument("--addr", type=lambda s: int(s, 0), default=0, help="read: word address")
+    ap.add_argument("--count", type=int, default=1, help="read: words")
+    ap.add_argument("--m", type=int, default=4, help="gemm: rows of x")
+    ap.add_argument("--k", type=int, default=32, help="gemm: inner dimension")
+    ap.add_argument("--n", type=int, default=8, help="gemm: columns of W")
+    ap.add_argument("--fp4", action="store_true", help="gemm: MX FP4 weights (default FP8)")
     args = ap.parse_args(argv)
-    link = HostLink(SerialTransport(args.port, args.baud))
+    from hw.board.fpga_tile import FPGA_TILE, fpga_geometry
+    cfg = FPGA_TILE
+    link = HostLink(SerialTransport(args.port, args.baud), fpga_geometry(cfg))
     if args.command == "ping":
         link.ping()
         print("OK")
     elif args.command == "status":
         print(link.status())
-    else:
+    elif args.command == "read":
         for i, w in enumerate(link.read_words(args.addr, args.count)):
             print(f"{args.addr + i:#06x}: {w:#0{2 + link.g.word_bytes * 2}x}")
+    else:
+        from sim.compiler.workloads import gemm_layer
+        prog, _ = gemm_layer(cfg, M=args.m, K=args.k, N=args.n,
+                             wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3")
+        res = run_program(link, prog, hbm_base=cfg.words)
+        ok = res["sram_bad"] == 0 and res["hbm_bad"] == 0 and res["status"] == ["DONE"] * 3
+        print(f"gemm {args.m}x{args.k}x{args.n}: queues {res['status']}, "
+              f"{res['hbm_lines']} HBM lines and {res['sram_words']} SRAM words compared, "
+              f"{res['hbm_bad'] + res['sram_bad']} differ from the golden model: "
+              f"{'bit-exact' if ok else 'MISMATCH'}")
+        return 0 if ok else 1
     return 0
 
 
