@@ -13,12 +13,15 @@ bridge is built from. ``python -m sim.host --port /dev/ttyUSB0 ping`` talks to
 a board.
 """
 import argparse
+import time
 from collections import deque
 
 from hw.common.layout import unpack
+from hw.cp.queue import QueueState
 from hw.host.protocol import MAX_COUNT, Command, Geometry, Status
 
-__all__ = ["HostLink", "LinkError", "SerialTransport", "MemoryTransport"]
+__all__ = ["HostLink", "LinkError", "SerialTransport", "MemoryTransport", "run_program",
+           "written"]
 
 
 class LinkError(Exception):
@@ -198,24 +201,122 @@ class HostLink:
             got += b
 
 
+def written(prog):
+    """``(SRAM words, HBM lines)`` a compiled program writes (sorted word/line numbers)."""
+    words, lines = set(), set()
+    for op in prog.ops:
+        words |= op.writes
+        lines |= op.hwrites
+    return sorted(words), sorted(lines)
+
+
+def _hbm_words(hbm, wb):
+    """``{line: int}`` of an image's HBM bytes (``{byte address: bytes}``); a partly
+    covered line is zero elsewhere (the HBM starts zeroed, like the golden model's)."""
+    lines = {}
+    for a, b in hbm.items():
+        for i, byte in enumerate(bytes(b)):
+            line, off = divmod(a + i, wb)
+            lines.setdefault(line, bytearray(wb))[off] = byte
+    return {k: int.from_bytes(v, "little") for k, v in lines.items()}
+
+
+def _runs(words):
+    """Consecutive runs of ``{address: word}`` as ``(first address, [words])``."""
+    run = []
+    for a in sorted(words):
+        if run and a != run[0] + len(run[1]):
+            yield run
+            run = []
+        if not run:
+            run = [a, []]
+        run[1].append(words[a])
+    if run:
+        yield run
+
+
+def run_program(link, prog, *, hbm_base, compare_sram=True, timeout_s=60.0, poll_s=0.0,
+                sleep=time.sleep):
+    """Load a compiled program over ``link``, run it, compare with the golden model.
+
+    ``hbm_base`` is the word address of HBM line 0 on the link (the FPGA tile maps
+    HBM after the tile SRAM, ``hw.board.FPGATile``). ``compare_sram=False`` reads back
+    only the HBM lines the program writes (its results), not its SRAM scratch words. Returns ``{"status",
+    "sram_words", "sram_bad", "hbm_lines", "hbm_bad", "polls"}``; a run that is not
+    DONE on every queue within ``timeout_s`` raises ``TimeoutError``.
+    """
+    from sim.tile import TileModel   # the golden model; only this entry point needs it
+    cfg = prog.cfg
+    image = prog.image()
+    wb = cfg.word_bytes
+    for a, ws in _runs(_hbm_words(image["hbm"], wb)):
+        link.write_words(hbm_base + a, ws)
+    for q, instructions in enumerate(image["queues"]):
+        link.load_program(q, instructions)
+    for a, ws in _runs(image["sram"]):
+        link.write_words(a, ws)
+    link.start((1 << len(image["queues"])) - 1)
+    end = time.monotonic() + timeout_s
+    polls = 0
+    while True:
+        st = link.status()
+        polls += 1
+        states = [QueueState(q["state"]) for q in st["status"]]
+        if all(s in (QueueState.DONE, QueueState.ERROR) for s in states):
+            break
+        if time.monotonic() > end:
+            raise TimeoutError(f"queues not done after {timeout_s} s: {states}")
+        sleep(poll_s)
+    golden = TileModel(cfg).run(prog, image)
+    words, lines = written(prog)
+    if not compare_sram:
+        words = []
+    sram = {a: w for a0, ws in _runs({a: 0 for a in words})
+            for a, w in zip(range(a0, a0 + len(ws)), link.read_words(a0, len(ws)))}
+    hbm = {a: w for a0, ws in _runs({a: 0 for a in lines})
+           for a, w in zip(range(a0, a0 + len(ws)), link.read_words(hbm_base + a0, len(ws)))}
+    sram_bad = [a for a in words if sram[a] != golden.word(a)]
+    hbm_bad = [a for a in lines
+               if hbm[a] != int.from_bytes(golden.hbm[a * wb:(a + 1) * wb], "little")]
+    return dict(status=[s.name for s in states], sram_words=len(words), sram_bad=len(sram_bad),
+                hbm_lines=len(lines), hbm_bad=len(hbm_bad), polls=polls, macs=st["macs"])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m sim.host",
-                                 description="Talk to an openmaia board over its UART host link.")
+                                 description="Talk to an openmaia FPGA tile over its UART host link.")
     ap.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0")
     ap.add_argument("--baud", type=int, default=115200)
-    ap.add_argument("command", choices=("ping", "status", "read"))
-    ap.add_argument("--addr", type=lambda s: int(s, 0), default=0)
-    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("command", choices=("ping", "status", "read", "gemm"))
+    ap.add_argument("--addr", type=lambda s: int(s, 0), default=0, help="read: word address")
+    ap.add_argument("--count", type=int, default=1, help="read: words")
+    ap.add_argument("--m", type=int, default=4, help="gemm: rows of x")
+    ap.add_argument("--k", type=int, default=32, help="gemm: inner dimension")
+    ap.add_argument("--n", type=int, default=8, help="gemm: columns of W")
+    ap.add_argument("--fp4", action="store_true", help="gemm: MX FP4 weights (default FP8)")
     args = ap.parse_args(argv)
-    link = HostLink(SerialTransport(args.port, args.baud))
+    from hw.board.fpga_tile import FPGA_TILE, fpga_geometry
+    cfg = FPGA_TILE
+    link = HostLink(SerialTransport(args.port, args.baud), fpga_geometry(cfg))
     if args.command == "ping":
         link.ping()
         print("OK")
     elif args.command == "status":
         print(link.status())
-    else:
+    elif args.command == "read":
         for i, w in enumerate(link.read_words(args.addr, args.count)):
             print(f"{args.addr + i:#06x}: {w:#0{2 + link.g.word_bytes * 2}x}")
+    else:
+        from sim.compiler.workloads import gemm_layer
+        prog, _ = gemm_layer(cfg, M=args.m, K=args.k, N=args.n,
+                             wfmt="fp4_e2m1" if args.fp4 else "fp8_e4m3")
+        res = run_program(link, prog, hbm_base=cfg.words)
+        ok = res["sram_bad"] == 0 and res["hbm_bad"] == 0 and res["status"] == ["DONE"] * 3
+        print(f"gemm {args.m}x{args.k}x{args.n}: queues {res['status']}, "
+              f"{res['hbm_lines']} HBM lines and {res['sram_words']} SRAM words compared, "
+              f"{res['hbm_bad'] + res['sram_bad']} differ from the golden model: "
+              f"{'bit-exact' if ok else 'MISMATCH'}")
+        return 0 if ok else 1
     return 0
 
 
