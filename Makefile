@@ -1,5 +1,5 @@
 # openmaia: every target bootstraps the pinned venv on first use.
-#   make sim | verilog | lint | test | test-full | formal | bench | fpga | clean
+#   make sim | verilog | lint | test | test-full | formal | bench | fpga | bitstream | clean
 # Knobs: SIM=verilator|icarus  WAVES=1  JOBS=<pytest workers>  SEED=<cocotb seed>
 
 PYTHON  ?= python3.11
@@ -19,7 +19,7 @@ export SIM WAVES SEED
 
 PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadgroup -q -rfE
 
-.PHONY: all sim verilog lint test test-full formal bench fpga clean distclean venv
+.PHONY: all sim verilog lint test test-full formal bench fpga bitstream clean distclean venv
 
 all: test
 
@@ -55,6 +55,10 @@ bench: $(STAMP)
 
 fpga: $(STAMP)
 	$(PY) -m scripts.fpga --out docs/results.md $(if $(TOPS),--only $(TOPS)) $(if $(PNR_MIN),--pnr-timeout $(PNR_MIN))
+
+# The whole FPGA tile for a ULX3S-85F (docs/fpga.md); MHZ sets the PLL output.
+bitstream: $(STAMP)
+	$(PY) -m scripts.bitstream --out docs/results.md $(if $(MHZ),--mhz $(MHZ))
 
 clean:
 	rm -rf build

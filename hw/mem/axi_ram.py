@@ -57,8 +57,11 @@ class AXIRam(wiring.Component):
         if len(self.init) > self.depth:
             raise ValueError(f"init has {len(self.init)} words, more than the {self.depth} "
                              "of size")
-        super().__init__({"axi": In(AXI4Signature(addr_width=addr_width,
-                                                  data_width=data_width))})
+        super().__init__(self.members())
+
+    def members(self):
+        """The signature's members (a subclass may add its own)."""
+        return {"axi": In(AXI4Signature(addr_width=self.addr_width, data_width=self.data_width))}
 
     @property
     def word_addr_width(self):
