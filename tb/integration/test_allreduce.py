@@ -18,16 +18,14 @@ live in ``sim.rtl``, shared with ``make sim``.
   sends to tile 1 (node 1 of the NIC memory space) and rings NIC semaphore 4,
   which becomes tile 1's CP semaphore 8; tile 1 adds; equals the golden model.
 """
-import sys
 
 import numpy as np
-from amaranth.hdl import Module
-from amaranth.lib import wiring
 
 from hw.dma.descriptor import Kind
 from hw.chip import Chip
 from hw.tile import TileParams
-from sim.rtl.chip_pair import CHIP, mac_of
+from sim.rtl.chip_pair import CHIP
+from tb.chip.harness import run_chip_pysim
 
 
 def test_allreduce_two_chips():
@@ -44,78 +42,17 @@ def test_allreduce_two_chips():
 def _loopback_pysim(chip, images, reads, *, max_cycles=8000):
     """Run ``chip`` with its NIC port 0 cabled to itself in Amaranth's simulator.
 
-    ``images[t]``: tile ``t``'s program image (or ``None``: idle); ``reads[t]``:
-    SRAM words to read back. Returns ``{"cycles", "status", "words", "bridge",
-    "noc_errors"}``.
+    ``images[t]``: tile ``t`` of cluster 0's program image (or ``None``: idle);
+    ``reads[t]``: SRAM words to read back. Returns ``{"cycles", "status", "words",
+    "bridge", "noc_errors"}`` keyed by tile (:func:`tb.chip.harness.run_chip_pysim`
+    on cluster 0).
     """
-    from amaranth.sim import Simulator
-
-    from hw.mem.sram import sram_request_layout
-    from hw.common.layout import pack
-
-    sys.set_int_max_str_digits(0)
-    top = Module()
-    top.submodules.chip = chip
-    wiring.connect(top, chip.nic__o_ports[0], chip.nic__i_ports[0])
-    top.d.comb += [chip.nic__mac.eq(mac_of(0)), chip.nic__peer_macs[0].eq(mac_of(0))]
-    t0 = chip.clusters[0].tiles[0]
-    req = sram_request_layout(t0.sram.addr_width, t0.word_bits)
-    mask = (1 << (t0.word_bits // 8)) - 1
-    qbits, abits = 2, (t0.params.depth - 1).bit_length()
-    T = lambda t, name: getattr(chip, f"c0__t{t}__{name}")
     tiles = [t for t, img in enumerate(images) if img is not None]
-    out = {"words": {}}
-
-    async def tb(ctx):
-        for t in tiles:
-            img = images[t]
-            for q, words in enumerate(img["queues"]):
-                for a, wd in enumerate(words):
-                    ctx.set(T(t, "load").valid, 1)
-                    ctx.set(T(t, "load").payload.as_value(), q | a << qbits | wd << (qbits + abits))
-                    await ctx.tick()
-            ctx.set(T(t, "load").valid, 0)
-            for a, v in sorted(img["sram"].items()):
-                ctx.set(T(t, "host").req.valid, 1)
-                ctx.set(T(t, "host").req.payload.as_value(),
-                        pack(req, dict(addr=a, we=1, wstrb=mask, wdata=v)))
-                await ctx.tick().until(T(t, "host").req.ready)
-            ctx.set(T(t, "host").req.valid, 0)
-        for t in tiles:
-            ctx.set(T(t, "start"), 7)
-        await ctx.tick()
-        for t in tiles:
-            ctx.set(T(t, "start"), 0)
-        st_bits = 6 + abits + 1
-        for cyc in range(max_cycles):
-            await ctx.tick()
-            st = {t: [(ctx.get(T(t, "status").as_value()) >> (st_bits * q)) & 7 for q in range(3)]
-                  for t in tiles}
-            if all(s in (5, 6) for v in st.values() for s in v):
-                break
-        out["cycles"], out["status"] = cyc, st
-        for t in tiles:
-            h = T(t, "host")
-            ctx.set(h.rsp.ready, 1)
-            for a in reads[t]:
-                ctx.set(h.req.valid, 1)
-                ctx.set(h.req.payload.as_value(), pack(req, dict(addr=a, we=0)))
-                await ctx.tick().until(h.req.ready)
-                ctx.set(h.req.valid, 0)
-                while True:
-                    *_, v, d = await ctx.tick().sample(h.rsp.valid, h.rsp.payload)
-                    if v:
-                        break
-                out["words"][t, a] = d
-        out["bridge"] = [ctx.get(getattr(chip, f"bridge__{k}"))
-                         for k in ("tx_bytes", "rx_bytes", "tx_errors", "rx_errors")]
-        out["noc_errors"] = ctx.get(chip.c0__noc_errors)
-
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
-    return out
+    res = run_chip_pysim(chip, {(0, t): images[t] for t in tiles},
+                         {(0, t): reads[t] for t in tiles}, max_cycles=max_cycles)
+    return {"cycles": res["cycles"], "status": {ct[1]: v for ct, v in res["status"].items()},
+            "words": {(ct[1], a): v for (ct, a), v in res["words"].items()},
+            "bridge": res["bridge"], "noc_errors": res["noc"][2]}
 
 
 def test_chip_loopback_pysim():
