@@ -46,7 +46,39 @@ class _ChipTile(TileModel):
         return super().run_op(op)
 
 
-class ChipPairModel:
+class _ChipsModel:
+    """The scheduler the chip-group golden models share: each chip's program in
+    order, an op whose external (NIC) semaphores have not all arrived waits, and
+    the chips take turns; a subclass's ``_deliver`` applies a chip's remote writes."""
+
+    def run(self, progs, images):
+        """Run every program to the end (a valid sequential order of the real run)."""
+        for t, img in zip(self.tiles, images):
+            t.load(img)
+        n = len(self.tiles)
+        ptr, used = [0] * n, [Counter() for _ in range(n)]
+        while any(ptr[c] < len(progs[c].ops) for c in range(n)):
+            progress = False
+            for c in range(n):
+                while ptr[c] < len(progs[c].ops):
+                    op = progs[c].ops[ptr[c]]
+                    need = Counter(op.ext_waits)
+                    if any(self.ext[c][s] - used[c][s] < k for s, k in need.items()):
+                        break
+                    used[c] += need
+                    err = self.tiles[c].run_op(op)
+                    if err:
+                        raise RuntimeError(f"golden: chip {c} op {op.name} failed with {err}")
+                    if op.kind == "dma" and op.rec["dst_kind"] == Kind.REMOTE:
+                        self._deliver(c, self.tiles[c].outgoing)
+                    ptr[c] += 1
+                    progress = True
+            if not progress:
+                raise RuntimeError(f"golden: every chip waits on external semaphores at {ptr}")
+        return self
+
+
+class ChipPairModel(_ChipsModel):
     """Golden model of two one-tile chips joined by their NICs (see the module docstring).
 
     Parameters
@@ -90,34 +122,9 @@ class ChipPairModel:
             self.tiles[peer].sram[byte] = v
             self.nic_bytes[src] += 1
 
-    def run(self, progs, images):
-        """Run both programs to the end; returns ``self`` (``tiles[i]`` hold the memories)."""
-        for t, img in zip(self.tiles, images):
-            t.load(img)
-        ptr = [0, 0]
-        used = [Counter(), Counter()]
-        while any(ptr[c] < len(progs[c].ops) for c in range(2)):
-            progress = False
-            for c in range(2):
-                while ptr[c] < len(progs[c].ops):
-                    op = progs[c].ops[ptr[c]]
-                    need = Counter(op.ext_waits)
-                    if any(self.ext[c][s] - used[c][s] < k for s, k in need.items()):
-                        break
-                    used[c] += need
-                    err = self.tiles[c].run_op(op)
-                    if err:
-                        raise RuntimeError(f"golden: chip {c} op {op.name} failed with {err}")
-                    if op.kind == "dma" and op.rec["dst_kind"] == Kind.REMOTE:
-                        self._deliver(c, self.tiles[c].outgoing)
-                    ptr[c] += 1
-                    progress = True
-            if not progress:
-                raise RuntimeError(f"golden: both chips wait on external semaphores at ops {ptr}")
-        return self
 
 
-class ChipGroupModel:
+class ChipGroupModel(_ChipsModel):
     """Golden model of ``n`` one-tile chips whose NIC flows join them (the FCQ).
 
     As :class:`ChipPairModel`, with the NIC flow of a remote write taken from the
@@ -168,31 +175,6 @@ class ChipGroupModel:
             self.tiles[peer].sram[byte] = v
             self.nic_bytes[src, peer] += 1
 
-    def run(self, progs, images):
-        """Run every program to the end (a valid sequential order of the real run)."""
-        for t, img in zip(self.tiles, images):
-            t.load(img)
-        n = self.n
-        ptr, used = [0] * n, [Counter() for _ in range(n)]
-        while any(ptr[c] < len(progs[c].ops) for c in range(n)):
-            progress = False
-            for c in range(n):
-                while ptr[c] < len(progs[c].ops):
-                    op = progs[c].ops[ptr[c]]
-                    need = Counter(op.ext_waits)
-                    if any(self.ext[c][s] - used[c][s] < k for s, k in need.items()):
-                        break
-                    used[c] += need
-                    err = self.tiles[c].run_op(op)
-                    if err:
-                        raise RuntimeError(f"golden: chip {c} op {op.name} failed with {err}")
-                    if op.kind == "dma" and op.rec["dst_kind"] == Kind.REMOTE:
-                        self._deliver(c, self.tiles[c].outgoing)
-                    ptr[c] += 1
-                    progress = True
-            if not progress:
-                raise RuntimeError(f"golden: every chip waits on external semaphores at {ptr}")
-        return self
 
 
 def fcq_allreduce_program(cfg, x, *, rank, n, flow_to, nic_node, sram_bits=16, ext_sem=8):
