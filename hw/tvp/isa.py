@@ -41,6 +41,10 @@ class Op(enum.Enum, shape=OP_BITS):
     BCAST = 22
     MXQ = 23
     MXQP = 24
+    SWIGLU = 25
+    ROPE = 26
+    EXPD = 27
+    RSUMSQ = 28
 
 
 class Fmt(enum.Enum, shape=1):
@@ -58,7 +62,7 @@ N_OPS = len(OPS)
 #: Word-level conversions: they ignore ``fmt`` (always run in FP32 mode).
 CVT_OPS = ("F2B", "B2FLO", "B2FHI", "MXQ", "MXQP")
 #: Reductions: a group of beats yields one output beat (on the beat with ``last``).
-REDUCE_OPS = ("RSUM", "RMAX")
+REDUCE_OPS = ("RSUM", "RMAX", "RSUMSQ")
 #: Codes of :data:`REDUCE_OPS`.
 REDUCE_CODES = tuple(OP[name] for name in REDUCE_OPS)
 
