@@ -43,11 +43,14 @@ class TVPFeeder(wiring.Component):
         rd, wr = self.rd, self.wr
         ports = (rd, self.rd_b, self.rd_c)
         rd_addr = Signal(ARG_BITS)
-        m.d.comb += [rd.req.payload.addr.eq(rd_addr)]
+        gens = {k: AddrGen(m, k) for k in "abc"}
+        # Whole payloads driven outside the FSM: b and c address only from their
+        # generators (``valid`` gates them), so no bit is left to an FSM branch.
+        m.d.comb += [rd.req.payload.addr.eq(rd_addr), self.rd_b.req.payload.addr.eq(gens["b"].ptr),
+                     self.rd_c.req.payload.addr.eq(gens["c"].ptr)]
         for port in ports:
             m.d.comb += [port.req.payload.we.eq(0), port.req.payload.wstrb.eq(0),
                          port.req.payload.wdata.eq(0)]
-        gens = {k: AddrGen(m, k) for k in "abc"}
         og = AddrGen(m, "o")
         issued = [Signal(16, name=f"issued_{k}") for k in "abc"]  # reads issued per operand
         collected = Signal(16)    # beats handed to the TVP
@@ -102,8 +105,6 @@ class TVPFeeder(wiring.Component):
                 m.d.comb += rd_addr.eq(gens["a"].ptr)
                 for k, name in enumerate("abc"):
                     port, g = ports[k], gens[name]
-                    if k:
-                        m.d.comb += port.req.payload.addr.eq(g.ptr)
                     m.d.comb += port.req.valid.eq(need[k] & (issued[k] != rec.n_beats))
                     with m.If(port.req.valid & port.req.ready):
                         with m.If(g.ptr >= self._words):
