@@ -373,7 +373,10 @@ class TVPModel:
             self.errors += 1
             return list(a), last
         op = OPS[code]
-        fmt = 0 if op in CVT_OPS else fmt
+        if op in CVT_OPS and fmt:  # invalid format: counted, run in FP32 form
+            self.error = True
+            self.errors += 1
+            fmt = 0
         self.active = 2 * n if fmt else n
         if fmt:
             ops = {k: [((v[j % n] >> (16 * (j // n))) & 0xFFFF) << 16 for j in range(2 * n)]

@@ -440,7 +440,8 @@ async def mx_quantize(dut):
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 async def invalid_op(dut):
-    """An invalid opcode passes ``a`` through, sets ``error``, and the TVP keeps working."""
+    """An invalid opcode passes ``a`` through, an invalid format (BF16X2 on a conversion)
+    runs as FP32; each sets ``error`` and counts, and the TVP keeps working."""
     await begin(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 3)
     drv = Driver(dut, rng)
@@ -453,9 +454,13 @@ async def invalid_op(dut):
         beats.append((code, k & 1, rng.getrandbits(1), a, a, a))
         beats.append(("RSUM", 0, int(k == len(bad) - 1), *operands(rng, "ADD", 0, n)))
         beats.append(("GELU", 0, 0, *operands(rng, "GELU", 0, n)))
+    cvt = [name for name in CVT_OPS]  # BF16X2 on a conversion: an invalid format
+    for name in cvt:
+        beats.append((name, 1, 0, *operands(rng, name, 0, n)))
+        beats.append(("SILU", 1, 0, *operands(rng, "SILU", 1, n)))
     await drv.run(beats, what="invalid")
     assert int(dut.error.value) == 1
-    assert int(dut.errors.value) == len(bad) == drv.model.errors
+    assert int(dut.errors.value) == len(bad) + len(cvt) == drv.model.errors
     await drv.run([("ADD", 0, 0, *operands(rng, "ADD", 0, n))], what="after invalid")
     drv.stop()
 
