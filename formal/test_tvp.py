@@ -14,9 +14,11 @@ Testplan (docs/tvp.md):
   inside + non-final reduction beats (prove, via a counter relation);
 * the in-flight write counters of ``t`` / the accumulators equal the
   pipeline contents (``TVPSlots.invariants()``, prove);
+* a short micro-op never runs closer than ``act_latency - latency + 1``
+  stages behind an activation-chain one (``act_order``, prove);
 * covers: an output beat, a stalled output, a reduction result, an input
   accepted in the cycle the previous beat finishes, a multi-step program, a
-  hazard stall;
+  hazard stall, an activation-chain result, a stall behind the chain;
 * mutant: output ``valid`` dropped while stalled must fail.
 """
 from types import SimpleNamespace
@@ -71,10 +73,12 @@ class TVPCheck(Elaboratable):
             m.d.sync += pending.eq(pending - 1)
         # A producing beat is in the sequencer, in the pipeline or in the output register.
         seq, slots = dut.sequencer, dut.slots
-        inside = Signal(4)
+        inside = Signal(6)
         in_pipe = 0
         for v, d in zip(slots.stage_valid, slots.stage_dst):
             in_pipe = in_pipe + (v & (d >= 2))
+        for v in slots.act_valid:  # act micro-ops always produce an output
+            in_pipe = in_pipe + v
         m.d.comb += inside.eq(o.valid + (seq.busy & seq.produces) + in_pipe)
         m.d.comb += Assert(pending == inside, "no_loss_no_duplication")
         m.d.comb += [
@@ -84,6 +88,8 @@ class TVPCheck(Elaboratable):
             Cover(beat(i) & seq.busy, "back_to_back"),
             Cover(seq.busy & (seq.step == 2), "long_program"),
             Cover(dut._hazard, "hazard_stall"),
+            Cover(slots.act_valid[3] & ~o.ready, "act_in_chain_stalled"),
+            Cover(slots.act_block & seq.o_stream.valid & dut._hazard, "act_order_stall"),
         ]
         return m
 

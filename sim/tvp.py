@@ -32,13 +32,14 @@ takes slot ``j + stride``), then broadcast slot 0.
 import numpy as np
 
 from hw.tvp.isa import CVT_OPS, OP, OPS, REDUCE_OPS
-from hw.tvp.microcode import (EXP_C1, EXP_C2, EXP_C3, EXP_LOG2E, EXP_TABLE, GELU_K0, GELU_K1,
-                              MINUS_ONE, PROGRAMS, RECIP_TABLE, RSQRT_TABLE, UOp, program,
-                              uop_reads)
+from hw.tvp import TVP
+from hw.tvp.microcode import (ACT_CHAIN, ACT_TAP, EXP_C1, EXP_C2, EXP_C3, EXP_LOG2E, EXP_TABLE,
+                              GELU_K0, GELU_K1, MINUS_ONE, PROGRAMS, RECIP_TABLE, ROT,
+                              RSQRT_TABLE, UOp, program, uop_reads)
 from sim import fp32, mx
 
 __all__ = ["OPS", "OP", "PROGRAMS", "UOp", "program", "exp_f32", "recip_f32", "rsqrt_f32",
-           "misc", "sfu", "TVPModel", "TimingModel", "mx_pack", "mxqp", "GELU_K0", "GELU_K1",
+           "misc", "sfu", "act", "TVPModel", "TimingModel", "mx_pack", "mxqp", "GELU_K0", "GELU_K1",
            "CVT_OPS", "REDUCE_OPS", "RECIP_TABLE", "RSQRT_TABLE", "EXP_TABLE", "EXP_LOG2E",
            "EXP_C1", "EXP_C2", "EXP_C3", "MINUS_ONE", "uop_reads"]
 
@@ -294,6 +295,21 @@ def sfu(fn, x):
     return {"exp": exp_f32, "recip": recip_f32, "rsqrt": rsqrt_f32}[fn](x)
 
 
+def act(fn, a, b):
+    """The activation chain :data:`hw.tvp.microcode.ACT_CHAIN` for one slot.
+
+    Every stage is an FMA or an SFU function reading ``a``, ``b``, the previous
+    stage's result ``t`` or constants; the result is stage ``ACT_TAP[fn]``'s.
+    """
+    t = 0
+    vals = []
+    for unit, srcs in ACT_CHAIN:
+        x, y, z = ({"a": a, "b": b, "t": t}.get(v, v) for v in srcs[fn])
+        t = fp32.fma(x, y, z) if unit == "fma" else sfu(unit, x)
+        vals.append(t)
+    return vals[ACT_TAP[fn]]
+
+
 # ---------------------------------------------------------------------------
 # Whole-TVP model
 # ---------------------------------------------------------------------------
@@ -305,29 +321,47 @@ class TVPModel:
     ----------
     lanes : int
         Number of 32-bit lanes (power of two).
+    banks : int
+        Accumulator banks of the reductions (default :attr:`hw.tvp.TVP.acc_banks`).
 
     :meth:`step` takes one input beat and returns the output beat (or ``None``
-    for a non-final reduction beat); :meth:`cycles` is the number of cycles
-    the hardware spends on it (one per micro-op).
+    for a non-final reduction beat). Reductions: the ``k``-th beat of a group
+    accumulates into bank ``k mod banks`` (a bank not yet written in the group
+    reads as the identity); on ``last`` the banks and then the slots are
+    combined in :func:`hw.tvp.microcode.combine_order`.
     """
 
-    def __init__(self, *, lanes):
+    def __init__(self, *, lanes, banks=None):
         self.lanes = lanes
         self.slots = 2 * lanes
-        self.acc = [0] * self.slots
+        self.banks = TVP.timing()[1] if banks is None else banks
+        self.acc = [[0] * self.slots for _ in range(self.banks)]
+        self.live = set()
+        self.rot = 0
         self.t = [0] * self.slots
         self.first = True
         self.error = False
+        self.errors = 0
+
+    def _bank(self, k):
+        return self.rot if k == ROT else k
 
     def _src(self, s, u, j, ops):
         if isinstance(s, int):
             return s
-        if s == "acc0":
-            return u.ident if self.first else self.acc[j]
-        if s == "accp":
-            return self.acc[(j + u.stride) % self.active]
-        if s in ("t", "acc"):
-            return getattr(self, s)[j]
+        if isinstance(s, tuple):
+            kind, k = s
+            k = self._bank(k)
+            if k not in self.live:
+                return u.ident
+            if kind == "accp":
+                return self.acc[k][(j + u.stride) % self.active]
+            return self.acc[k][j]
+        if s == "t":
+            return self.t[j]
+        if s == "ap":  # RoPE pair swap: slot 2m <- -a[2m+1], slot 2m+1 <- a[2m]
+            p = j ^ 1 if (j ^ 1) < self.active else j
+            return ops["a"][p] ^ (0 if j & 1 else 0x80000000)
         return ops[s][j]
 
     def step(self, op, fmt, last, a, b, c):
@@ -336,9 +370,13 @@ class TVPModel:
         code = OP[op] if isinstance(op, str) else op
         if code >= len(OPS):
             self.error = True
+            self.errors += 1
             return list(a), last
         op = OPS[code]
-        fmt = 0 if op in CVT_OPS else fmt
+        if op in CVT_OPS and fmt:  # invalid format: counted, run in FP32 form
+            self.error = True
+            self.errors += 1
+            fmt = 0
         self.active = 2 * n if fmt else n
         if fmt:
             ops = {k: [((v[j % n] >> (16 * (j // n))) & 0xFFFF) << 16 for j in range(2 * n)]
@@ -346,7 +384,9 @@ class TVPModel:
         else:
             ops = {k: list(v) + [0] * n for k, v in (("a", a), ("b", b), ("c", c))}
         out = None
-        for u in program(op, fmt, last, n):
+        for u in program(op, fmt, last, n, self.banks):
+            if u.dst == "acc" and u.bank == ROT and self.first:
+                self.live, self.rot, self.first = set(), 0, False
             res = []
             for j in range(self.slots):
                 x, y, z = (self._src(s, u, j, ops) for s in (u.x, u.y, u.z))
@@ -354,20 +394,26 @@ class TVPModel:
                     res.append(fp32.fma(x, y, z))
                 elif u.unit == "sfu":
                     res.append(sfu(u.fn, x))
+                elif u.unit == "act":
+                    res.append(act(u.fn, x, y))
                 else:
                     res.append(misc(u.fn, x, y, z))
             if u.dst == "t":
                 self.t = res
             elif u.dst == "acc":
-                self.acc = res
+                k = self._bank(u.bank)
+                self.acc[k] = res
+                self.live.add(k)
+                if u.bank == ROT:
+                    self.rot = (self.rot + 1) % self.banks
             elif u.dst == "outb":
                 out = [res[0]] * self.slots
             elif u.dst == "outp":
                 return mx_pack(res, n), last
             else:
                 out = res
-        if op in REDUCE_OPS:
-            self.first = bool(last)
+        if op in REDUCE_OPS and last:
+            self.first = True
         if out is None:
             return None
         if fmt:
@@ -378,35 +424,44 @@ class TVPModel:
         return words, (1 if op in REDUCE_OPS else last)
 
     def cycles(self, op, fmt, last):
-        """Cycles the hardware spends on one beat (one per micro-op)."""
+        """Issue cycles of one beat (one per micro-op, hazards not counted)."""
         code = OP[op] if isinstance(op, str) else op
         if code >= len(OPS):
             return 1
         name = OPS[code]
-        return len(program(name, 0 if name in CVT_OPS else fmt, last, self.lanes))
+        return len(program(name, 0 if name in CVT_OPS else fmt, last, self.lanes, self.banks))
 
 
 class TimingModel:
     """Cycle model of the pipelined TVP's issue logic (:class:`hw.tvp.TVP`).
 
-    One micro-op issues per cycle, in order. A micro-op that reads ``t`` or the
-    accumulators (``acc``, ``acc0``, ``accp``) waits until the last micro-op
-    writing that register has written it back: ``gap`` cycles after that
-    writer issued (``gap = TVP.hazard_gap``, the unit latency + 2). With
-    ``o_stream.ready`` always high, the issue cycles are exact; the last output
-    appears ``TVP.latency`` cycles after its micro-op issued.
+    One micro-op issues per cycle, in order. A micro-op that waits for ``t`` or
+    the accumulators (:func:`hw.tvp.microcode.uop_reads`) issues no earlier
+    than ``gap`` cycles after the last micro-op writing that register
+    (``gap = TVP.hazard_gap``, the unit latency + 2); the rotating accumulate
+    of a reduction never waits (``banks = gap``). A micro-op that is not an
+    ``act`` issues no earlier than ``act_gap`` cycles after the last ``act``
+    micro-op (``TVP.act_timing()``: the activation chain is longer than the
+    other units and results leave in issue order). With ``o_stream.ready``
+    always high the issue cycles are exact; a beat's output appears
+    ``TVP.latency`` (``act``: the act latency) cycles after its last issue.
 
     Parameters
     ----------
     lanes : int
     gap : int
+    act_gap : int, optional
+        Default: :meth:`hw.tvp.TVP.act_timing`.
     """
 
-    def __init__(self, *, lanes, gap):
+    def __init__(self, *, lanes, gap, act_gap=None):
         self.lanes = lanes
         self.gap = gap
+        self.act_gap = TVP.act_timing()[1] if act_gap is None else act_gap
         self.cycle = 0          # first cycle the next micro-op may issue
         self.ready = {"t": 0, "acc": 0}
+        self.last_act = -(1 << 30)
+        self.last_was_act = False   # the last micro-op issued was an act one
 
     def beat(self, op, fmt, last):
         """Issue one beat's micro-program; returns the cycle after its last issue."""
@@ -415,11 +470,16 @@ class TimingModel:
             prog = [UOp("misc", "mov")]
         else:
             name = OPS[code]
-            prog = program(name, 0 if name in CVT_OPS else fmt, last, self.lanes)
+            prog = program(name, 0 if name in CVT_OPS else fmt, last, self.lanes, self.gap)
         for u in prog:
             c = self.cycle
             for r in uop_reads(u):
                 c = max(c, self.ready[r])
+            self.last_was_act = u.unit == "act"
+            if u.unit == "act":
+                self.last_act = c
+            else:
+                c = max(c, self.last_act + self.act_gap)
             if u.dst in ("t", "acc"):
                 self.ready[u.dst] = c + self.gap
             self.cycle = c + 1

@@ -46,7 +46,7 @@ ENGINES = {"dma": 0, "ttu": 1, "tvp": 2}
 #: The tile SRAM's ports by name; the number is the port's index, which is
 #: also its priority in a bank conflict (lower wins, ``hw.mem.sram``).
 SRAM_PORTS = {"host": 0, "dma_rd": 1, "dma_wr": 2, "dma_desc": 3, "ttu_rd": 4, "ttu_wr": 5,
-              "tvp_rd": 6, "tvp_wr": 7, "noc_in": 8}
+              "tvp_rd": 6, "tvp_wr": 7, "noc_in": 8, "tvp_rd_b": 9, "tvp_rd_c": 10}
 
 
 class Tile(wiring.Component):
@@ -151,6 +151,7 @@ class Tile(wiring.Component):
             "host": wiring.flipped(self.host), "dma_rd": dma.sram_rd, "dma_wr": dma.sram_wr[0],
             "dma_desc": dfe.mem, "ttu_rd": tfe.rd, "ttu_wr": tfe.wr, "tvp_rd": vfe.rd,
             "tvp_wr": vfe.wr, "noc_in": wiring.flipped(self.noc_in),
+            "tvp_rd_b": vfe.rd_b, "tvp_rd_c": vfe.rd_c,
         }
         for name, port in ports.items():
             wiring.connect(m, port, sram.ports[SRAM_PORTS[name]])

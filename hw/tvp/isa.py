@@ -41,6 +41,10 @@ class Op(enum.Enum, shape=OP_BITS):
     BCAST = 22
     MXQ = 23
     MXQP = 24
+    SWIGLU = 25
+    ROPE = 26
+    EXPD = 27
+    RSUMSQ = 28
 
 
 class Fmt(enum.Enum, shape=1):
@@ -55,10 +59,11 @@ OPS = [o.name for o in Op]
 OP = {o.name: o.value for o in Op}
 #: Number of valid opcodes.
 N_OPS = len(OPS)
-#: Word-level conversions: they ignore ``fmt`` (always run in FP32 mode).
+#: Word-level conversions: they run in FP32 mode only; ``fmt = BF16X2`` on one of
+#: them is an invalid format (counted in ``errors``, the beat runs as FP32).
 CVT_OPS = ("F2B", "B2FLO", "B2FHI", "MXQ", "MXQP")
 #: Reductions: a group of beats yields one output beat (on the beat with ``last``).
-REDUCE_OPS = ("RSUM", "RMAX")
+REDUCE_OPS = ("RSUM", "RMAX", "RSUMSQ")
 #: Codes of :data:`REDUCE_OPS`.
 REDUCE_CODES = tuple(OP[name] for name in REDUCE_OPS)
 

@@ -20,7 +20,7 @@ from hw.common import f32
 from .isa import CVT_OPS, OPS, REDUCE_OPS
 
 __all__ = ["UOp", "program", "PROGRAMS", "uop_reads", "Unit", "Dst", "UNIT", "DST",
-           "SFU_FNS", "MISC_FNS", "F32_ONE", "F32_NEG_ZERO", "F32_NINF", "MINUS_ONE",
+           "SFU_FNS", "MISC_FNS", "ACT_FNS", "ACT_CHAIN", "ACT_TAP", "ROT", "combine_order", "F32_ONE", "F32_NEG_ZERO", "F32_NINF", "MINUS_ONE",
            "GELU_K0", "GELU_K1", "EXP_LOG2E", "EXP_TABLE", "EXP_C1", "EXP_C2", "EXP_C3",
            "RECIP_TABLE", "RSQRT_TABLE", "operand_sources"]
 
@@ -45,14 +45,15 @@ GELU_K1 = _f32(-2.0 * math.sqrt(2.0 / math.pi) * 0.044715)
 # ---------------------------------------------------------------------------
 
 class Unit(enum.Enum, shape=2):
-    """The unit whose result a micro-op writes back."""
+    """The unit whose result a micro-op writes back (``ACT``: the activation chain)."""
     FMA = 0
     SFU = 1
     MISC = 2
+    ACT = 3
 
 
 class Dst(enum.Enum, shape=3):
-    """Where a micro-op's result goes: the temporary, the accumulators, or the
+    """Where a micro-op's result goes: the temporary, an accumulator bank, or the
     output (per slot, slot 0 broadcast, MX codes densely packed)."""
     T = 0
     ACC = 1
@@ -70,21 +71,32 @@ SFU_FNS = ["exp", "recip", "rsqrt"]
 #: Misc unit function codes (``fn`` of a ``misc`` micro-op).
 MISC_FNS = ["max", "min", "clt", "cle", "ceq", "sel", "abs", "neg", "f2b", "b2flo", "b2fhi",
             "mov", "mxq", "mxqp"]
+#: Activation chain functions (``fn`` of an ``act`` micro-op).
+ACT_FNS = ["gelu", "silu", "swiglu", "expd"]
+#: The rotating accumulator bank (``bank`` of a source or destination).
+ROT = -1
 
 
 @dataclass(frozen=True)
 class UOp:
-    """One micro-op (one cycle, all slots in parallel).
+    """One micro-op (one issue cycle, all slots in parallel).
 
-    unit : ``"fma"``, ``"sfu"`` or ``"misc"``.
-    fn : SFU function (``"exp"``, ``"recip"``, ``"rsqrt"``) or misc function.
-    x, y, z : sources: ``"a"``, ``"b"``, ``"c"``, ``"t"`` (temporary), ``"acc"``,
-        ``"acc0"`` (the accumulator, or the identity ``ident`` on the first beat of
-        a reduction), ``"accp"`` (the accumulator of slot ``j + stride``) or an
-        ``int`` constant (FP32 bits).
-    dst : ``"t"``, ``"acc"``, ``"out"`` (per-slot result), ``"outb"`` (slot 0
-        broadcast to every slot) or ``"outp"`` (MX codes densely packed,
-        :func:`sim.tvp.mx_pack`).
+    unit : ``"fma"``, ``"sfu"``, ``"misc"`` or ``"act"`` (the activation chain
+        :data:`ACT_CHAIN`, one issue per beat).
+    fn : SFU, misc or activation function.
+    x, y, z : sources: ``"a"``, ``"b"``, ``"c"``, ``"t"`` (temporary),
+        ``("acc", k)`` (accumulator bank ``k``, or the rotating bank for
+        :data:`ROT`), ``("accp", k)`` (bank ``k`` of slot ``j + stride``) or an
+        ``int`` constant (FP32 bits). An accumulator bank that has not been
+        written in the current reduction group reads as ``ident``.
+    dst : ``"t"``, ``"acc"`` (bank ``bank``), ``"out"`` (per-slot result),
+        ``"outb"`` (slot 0 broadcast to every slot) or ``"outp"`` (MX codes
+        densely packed, :func:`sim.tvp.mx_pack`).
+    wait : a micro-op reading an accumulator bank waits for every accumulator
+        write in flight (``False`` for the rotating accumulate: the rotation over
+        :func:`acc_banks` banks already puts ``hazard_gap`` cycles between two
+        uses of one bank, and for the 2nd.. micro-ops of one tree level, which
+        read banks that level does not write).
     """
     unit: str
     fn: str = ""
@@ -94,19 +106,21 @@ class UOp:
     dst: str = "out"
     stride: int = 0
     ident: int = 0
+    bank: int = 0
+    wait: bool = True
 
 
 def uop_reads(u):
-    """Architectural registers a micro-op reads (a subset of ``{"t", "acc"}``).
+    """Architectural registers a micro-op waits for (a subset of ``{"t", "acc"}``).
 
-    A micro-op reading one of them waits for the previous write of it (the
+    A micro-op reading one of them waits for the previous writes of it (the
     hazard rule of the issue logic and of :class:`sim.tvp.TimingModel`).
     """
     regs = set()
     for s in (u.x, u.y, u.z):
         if s == "t":
             regs.add("t")
-        elif s in ("acc", "acc0", "accp"):
+        elif isinstance(s, tuple) and u.wait:
             regs.add("acc")
     return regs
 
@@ -123,6 +137,33 @@ def _sfu(fn, x="a", dst="out"):
     return UOp("sfu", fn, x, 0, 0, dst)
 
 
+#: The activation chain: a fixed pipeline of units per slot, one stage per entry
+#: ``(unit, {fn: (x, y, z)})`` (``unit`` ``fma`` or an SFU function), each stage
+#: reading ``a`` / ``b`` (the beat's operands), ``t`` (the previous stage's result)
+#: or constants and passing its result on as ``t``; the last stage's result is
+#: the output. A beat enters it with one ``act`` micro-op, so GELU, SiLU and SwiGLU
+#: run at one beat per cycle. (Stages 0-1 are computed but unused by SiLU/SwiGLU.)
+#: GELU(x) = x / (1 + exp(-z)), -z = x (K0 + K1 x^2) (tanh form); SiLU(x) =
+#: x / (1 + exp(-x)); SwiGLU(a, b) = SiLU(a) * b.
+ACT_CHAIN = [
+    ("fma", {f: ("a", "a", F32_NEG_ZERO) for f in ACT_FNS}),
+    ("fma", {f: ("t", GELU_K1, GELU_K0) for f in ACT_FNS}),
+    ("fma", {"gelu": ("a", "t", F32_NEG_ZERO), "silu": ("a", MINUS_ONE, F32_NEG_ZERO),
+             "swiglu": ("a", MINUS_ONE, F32_NEG_ZERO), "expd": ("b", MINUS_ONE, "a")}),
+    ("exp", {f: ("t", 0, 0) for f in ACT_FNS}),
+    ("fma", {f: ("t", F32_ONE, F32_ONE) for f in ACT_FNS}),
+    ("recip", {f: ("t", 0, 0) for f in ACT_FNS}),
+    ("fma", {f: ("a", "t", F32_NEG_ZERO) for f in ACT_FNS}),
+    ("fma", {"gelu": ("t", F32_ONE, F32_NEG_ZERO), "silu": ("t", F32_ONE, F32_NEG_ZERO),
+             "swiglu": ("t", "b", F32_NEG_ZERO), "expd": ("t", F32_ONE, F32_NEG_ZERO)}),
+]
+#: The chain stage whose result is the output (default: the last stage); the
+#: result is delayed to the end of the chain so every function has one latency.
+#: EXPD(a, b) = exp(a - b) (the softmax / online-softmax rescale step).
+ACT_TAP = {"gelu": len(ACT_CHAIN) - 1, "silu": len(ACT_CHAIN) - 1,
+           "swiglu": len(ACT_CHAIN) - 1, "expd": 3}
+
+
 _ELEMENTWISE = {
     "ADD": [_fma("a", F32_ONE, "b")],
     "SUB": [_fma("b", MINUS_ONE, "a")],
@@ -131,15 +172,13 @@ _ELEMENTWISE = {
     "EXP": [_sfu("exp")],
     "RECIP": [_sfu("recip")],
     "RSQRT": [_sfu("rsqrt")],
-    # SiLU(x) = x / (1 + exp(-x)).
-    "SILU": [_misc("neg", dst="t"), _sfu("exp", "t", dst="t"),
-             _fma("t", F32_ONE, F32_ONE, dst="t"), _sfu("recip", "t", dst="t"),
-             _fma("a", "t", F32_NEG_ZERO)],
-    # GELU(x) = x / (1 + exp(-z)), -z = x * (K0 + K1 * x*x).
-    "GELU": [_fma("a", "a", F32_NEG_ZERO, dst="t"), _fma("t", GELU_K1, GELU_K0, dst="t"),
-             _fma("a", "t", F32_NEG_ZERO, dst="t"), _sfu("exp", "t", dst="t"),
-             _fma("t", F32_ONE, F32_ONE, dst="t"), _sfu("recip", "t", dst="t"),
-             _fma("a", "t", F32_NEG_ZERO)],
+    "SILU": [UOp("act", "silu", "a", "b", 0)],
+    "GELU": [UOp("act", "gelu", "a", "b", 0)],
+    "SWIGLU": [UOp("act", "swiglu", "a", "b", 0)],
+    "EXPD": [UOp("act", "expd", "a", "b", 0)],
+    # RoPE: fma(pairswap(a), b, c) with ``ap`` slot 2m = -a[2m+1], slot 2m+1 = a[2m]
+    # (b = sin, c = x cos from a MUL pass).
+    "ROPE": [_fma("ap", "b", "c")],
     "BCAST": [_misc("mov", dst="outb")],
     "MXQ": [_misc("mxq")],
     "MXQP": [_misc("mxqp", dst="outp")],
@@ -148,7 +187,35 @@ for _name in ("MAX", "MIN", "CLT", "CLE", "CEQ", "SEL", "ABS", "NEG", "F2B", "B2
     _ELEMENTWISE[_name] = [_misc(_name.lower())]
 
 
-def program(op, fmt, last, lanes):
+def _combine(op, x, z, dst, bank=0, stride=0, wait=True):
+    """``bank := op(x, z)``: RSUM ``fma(x, 1, z)``, RMAX ``max(x, z)``."""
+    if op == "RSUM":
+        return UOp("fma", "", x, F32_ONE, z, dst, stride, F32_NEG_ZERO, bank, wait)
+    return UOp("misc", "max", x, z, 0, dst, stride, F32_NINF, bank, wait)
+
+
+def combine_order(banks, slots):
+    """The fixed order in which a reduction combines its partial results on ``last``.
+
+    Returns a list of levels; each level a list of ``(kind, dst, src, stride)``:
+    ``("bank", k, k + s, 0)``: bank ``k`` (every slot) := op(bank ``k``, bank
+    ``k + s``), for ``s = 1, 2, 4, ...`` and ``k`` a multiple of ``2 s``;
+    then ``("slot", 0, 0, s)``: bank 0 slot ``j`` := op(slot ``j``, slot ``j + s``)
+    for ``s = slots/2, ..., 1``. The result is bank 0, slot 0.
+    """
+    levels = []
+    s = 1
+    while s < banks:
+        levels.append([("bank", k, k + s, 0) for k in range(0, banks, 2 * s) if k + s < banks])
+        s *= 2
+    s = slots // 2
+    while s >= 1:
+        levels.append([("slot", 0, 0, s)])
+        s //= 2
+    return levels
+
+
+def program(op, fmt, last, lanes, banks=1):
     """Micro-program of one beat: a list of :class:`UOp`.
 
     Parameters
@@ -160,30 +227,39 @@ def program(op, fmt, last, lanes):
         Last beat of a reduction group.
     lanes : int
         Number of lanes (a power of two).
+    banks : int
+        Accumulator banks of the reductions (:attr:`hw.tvp.TVP.acc_banks`).
     """
     if op not in REDUCE_OPS:
         return list(_ELEMENTWISE[op])
+    acc_r = ("acc", ROT)
     if op == "RSUM":
-        step = UOp("fma", "", "a", F32_ONE, "acc0", "acc", 0, F32_NEG_ZERO)
+        step = UOp("fma", "", "a", F32_ONE, acc_r, "acc", 0, F32_NEG_ZERO, ROT, False)
+    elif op == "RSUMSQ":
+        step = UOp("fma", "", "a", "a", acc_r, "acc", 0, F32_NEG_ZERO, ROT, False)
+        op = "RSUM"
     else:
-        step = UOp("misc", "max", "a", "acc0", 0, "acc", 0, F32_NINF)
+        step = UOp("misc", "max", "a", acc_r, 0, "acc", 0, F32_NINF, ROT, False)
     prog = [step]
     if last:
-        slots = lanes * (2 if fmt and op not in CVT_OPS else 1)
-        stride = slots // 2
-        while stride >= 1:
-            if op == "RSUM":
-                prog.append(UOp("fma", "", "acc", F32_ONE, "accp", "acc", stride))
-            else:
-                prog.append(UOp("misc", "max", "acc", "accp", 0, "acc", stride))
-            stride //= 2
-        prog.append(_misc("mov", "acc", 0, 0, dst="outb"))
+        slots = lanes * (2 if fmt else 1)
+        for level in combine_order(banks, slots):
+            for k, (kind, d, src, s) in enumerate(level):
+                if kind == "bank":
+                    prog.append(_combine(op, ("acc", d), ("acc", src), "acc", d, 0, k == 0))
+                else:
+                    prog.append(_combine(op, ("acc", 0), ("accp", 0), "acc", 0, s, True))
+        if len(prog) == 1:
+            prog.append(_misc("mov", ("acc", 0), 0, 0, dst="outb"))
+        else:  # the final combine writes the broadcast output directly
+            u = prog[-1]
+            prog[-1] = UOp(u.unit, u.fn, u.x, u.y, u.z, "outb", u.stride, u.ident, 0, u.wait)
     return prog
 
 
 #: ``PROGRAMS(lanes)[(op, fmt, last)]`` for every valid opcode.
-def PROGRAMS(lanes):
-    return {(op, fmt, last): program(op, fmt, last, lanes)
+def PROGRAMS(lanes, banks=1):
+    return {(op, fmt, last): program(op, fmt, last, lanes, banks)
             for op in OPS for fmt in (0, 1) for last in (0, 1)}
 
 
@@ -199,6 +275,8 @@ def operand_sources(programs):
     strides, idents = [0], [0]
     for prog in programs.values():
         for u in prog:
+            if u.unit == "act":  # the chain has its own operand wiring (x = a, y = b)
+                u = UOp("misc", "", "a", "b", 0)
             for pos in "xyz":
                 key = getattr(u, pos)
                 if key not in srcs[pos]:

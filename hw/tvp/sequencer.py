@@ -1,12 +1,14 @@
 """TVP instruction sequencer: one instruction beat in, its micro-ops out."""
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.common.params import check_pow2
 
 from .isa import CVT_OPS, N_OPS, OP, OP_BITS, in_layout, is_reduce
-from .microcode import (DST, MISC_FNS, SFU_FNS, UNIT, Dst, Unit, operand_sources,
+from hw.common.counter import saturating_add
+
+from .microcode import (ACT_FNS, DST, MISC_FNS, ROT, SFU_FNS, UNIT, Dst, Unit, operand_sources,
                         uop_reads)
 
 __all__ = ["TVPSequencer", "uop_layout", "step_width"]
@@ -18,7 +20,7 @@ def step_width(programs):
     return max(1, (nsteps - 1).bit_length())
 
 
-def uop_layout(lanes, programs):
+def uop_layout(lanes, programs, banks):
     """One issued micro-op: decoded controls, the beat's state and its operand vectors.
 
     ``xsel``/``ysel``/``zsel`` and ``stride`` index the lists of
@@ -26,7 +28,10 @@ def uop_layout(lanes, programs):
     reduction identity (FP32 bits), ``first`` says the accumulators start a
     group (``acc0`` reads ``ident``), ``last`` is the ``last`` bit of the output
     beat (set for every reduction beat), ``reads_t``/``reads_acc`` are the
-    registers the micro-op reads (:func:`hw.tvp.microcode.uop_reads`).
+    registers the micro-op waits for (:func:`hw.tvp.microcode.uop_reads`);
+    ``bank`` the accumulator bank written (the rotating bank resolved), ``rot``
+    the rotating bank, ``live`` the banks written in the current group (the
+    others read as ``ident``).
     """
     srcs, strides, _ = operand_sources(programs)
     return data.StructLayout({
@@ -41,6 +46,9 @@ def uop_layout(lanes, programs):
         "fmt": 1,
         "last": 1,
         "first": 1,
+        "bank": range(max(2, banks)),
+        "rot": range(max(2, banks)),
+        "live": banks,
         "a": data.ArrayLayout(32, lanes),
         "b": data.ArrayLayout(32, lanes),
         "c": data.ArrayLayout(32, lanes),
@@ -88,9 +96,10 @@ class TVPSequencer(wiring.Component):
         the step counter.
     """
 
-    def __init__(self, *, lanes, programs, rom_decoder=True):
+    def __init__(self, *, lanes, programs, banks, rom_decoder=True):
         self._lanes = check_pow2("lanes", lanes, min=1, max=64)
         self._programs = programs
+        self._banks = banks
         self._rom = bool(rom_decoder)
         self._sw = step_width(programs)
         self.busy = Signal(name="busy")
@@ -99,9 +108,10 @@ class TVPSequencer(wiring.Component):
         self.step = Signal(self._sw, name="step")
         super().__init__({
             "i_stream": In(stream.Signature(in_layout(lanes))),
-            "o_stream": Out(stream.Signature(uop_layout(lanes, programs))),
+            "o_stream": Out(stream.Signature(uop_layout(lanes, programs, banks))),
             "enable": In(1),
             "error": Out(1),
+            "errors": Out(16),
         })
 
     def invariants(self):
@@ -135,21 +145,25 @@ class TVPSequencer(wiring.Component):
         ident_sel = Signal(range(max(2, len(idents))))
         final = Signal()
         reads_t, reads_acc = Signal(), Signal()
+        nb = self._banks
+        bank = Signal(range(nb + 1))   # nb: the rotating bank
 
         def controls(s, u, prog):
             f = (SFU_FNS.index(u.fn) if u.unit == "sfu" else
-                 MISC_FNS.index(u.fn) if u.unit == "misc" else 0)
+                 MISC_FNS.index(u.fn) if u.unit == "misc" else
+                 ACT_FNS.index(u.fn) if u.unit == "act" else 0)
             reads = uop_reads(u)
             return dict(unit=UNIT[u.unit], fn=f, xsel=srcs["x"].index(u.x),
                         ysel=srcs["y"].index(u.y), zsel=srcs["z"].index(u.z), dst=DST[u.dst],
                         stride=strides.index(u.stride), ident=idents.index(u.ident),
                         final=int(s == len(prog) - 1), reads_t=int("t" in reads),
-                        reads_acc=int("acc" in reads), in_prog=1)
+                        reads_acc=int("acc" in reads), in_prog=1,
+                        bank=nb if u.bank == ROT else u.bank)
 
         fields = [("unit", unit), ("fn", fn), ("xsel", sel["x"]), ("ysel", sel["y"]),
                   ("zsel", sel["z"]), ("dst", dst), ("stride", stride_sel),
                   ("ident", ident_sel), ("final", final), ("reads_t", reads_t),
-                  ("reads_acc", reads_acc), ("in_prog", self.in_prog)]
+                  ("reads_acc", reads_acc), ("in_prog", self.in_prog), ("bank", bank)]
         # Invalid opcode (or a step outside the program): misc mov of `a` to the output.
         default = dict(unit=UNIT["misc"], fn=MISC_FNS.index("mov"),
                        xsel=srcs["x"].index("a"), dst=DST["out"], final=1)
@@ -177,13 +191,16 @@ class TVPSequencer(wiring.Component):
                     idx = s | plast << sw | pfmt << (sw + 1) | code << (sw + 2)
                     rom[idx] = pack(**controls(s, u, prog))
             assert len(rom) == nidx
-            table = Const(sum(w << (k * width) for k, w in enumerate(rom)), nidx * width)
-            ctl_word = Signal(width)
-            m.d.comb += ctl_word.eq(table.word_select(Cat(step, last, fmt, op), width))
+            # One ROM per field: a single literal of the whole table (~80 kbit at 16
+            # lanes) overflows Icarus's lexer buffer.
+            index = Cat(step, last, fmt, op)
             off = 0
             for _, sig in fields:
-                m.d.comb += sig.eq(ctl_word[off:off + len(sig)])
-                off += len(sig)
+                w = len(sig)
+                col = [(word >> off) & ((1 << w) - 1) for word in rom]
+                table = Const(sum(v << (k * w) for k, v in enumerate(col)), nidx * w)
+                m.d.comb += sig.eq(table.word_select(index, w))
+                off += w
         else:
             # The same table as a Switch (SMT-friendly; see ``rom_decoder``).
             sigs = dict(fields)
@@ -202,6 +219,21 @@ class TVPSequencer(wiring.Component):
                 with m.Case(i):
                     m.d.comb += ident.eq(v)
 
+        # --- accumulator banks: rotation and the banks written in this group --
+        rot = Signal(range(max(2, nb)))
+        live = Signal(nb)
+        is_rot = Signal()       # the rotating accumulate: step 0 of a reduction beat
+        eff_rot = Signal.like(rot)
+        eff_live = Signal.like(live)
+        wbank = Signal.like(rot)
+        m.d.comb += [
+            is_rot.eq((dst == DST["acc"]) & (bank == nb)),
+            # The first accumulate of a group starts from bank 0, nothing live.
+            eff_rot.eq(Mux(is_rot & first, 0, rot)),
+            eff_live.eq(Mux(is_rot & first, 0, live)),
+            wbank.eq(Mux(is_rot, eff_rot, bank)),
+        ]
+
         # --- the micro-op stream ------------------------------------------
         o = self.o_stream
         u = o.payload
@@ -211,6 +243,7 @@ class TVPSequencer(wiring.Component):
             u.zsel.eq(sel["z"]), u.dst.eq(dst), u.stride.eq(stride_sel), u.ident.eq(ident),
             u.reads_t.eq(reads_t), u.reads_acc.eq(reads_acc),
             u.fmt.eq(fmt), u.last.eq(last | is_red), u.first.eq(first),
+            u.bank.eq(wbank), u.rot.eq(eff_rot), u.live.eq(eff_live),
             u.a.eq(regs["a"]), u.b.eq(regs["b"]), u.c.eq(regs["c"]),
         ]
         issue = Signal()
@@ -224,10 +257,14 @@ class TVPSequencer(wiring.Component):
         # --- sequencing -----------------------------------------------------
         with m.If(issue):
             m.d.sync += step.eq(step + 1)
+            with m.If(dst == DST["acc"]):
+                m.d.sync += live.eq(eff_live | (1 << wbank))
+            with m.If(is_rot):
+                m.d.sync += [first.eq(0), rot.eq(Mux(eff_rot == nb - 1, 0, eff_rot + 1))]
         with m.If(done):
             m.d.sync += busy.eq(0)
-            with m.If(is_red):
-                m.d.sync += first.eq(last)
+            with m.If(is_red & last):
+                m.d.sync += first.eq(1)
 
         p = self.i_stream.payload
         accept = self.i_stream.valid & self.i_stream.ready
@@ -241,6 +278,9 @@ class TVPSequencer(wiring.Component):
                 fmt.eq(p.fmt & valid_op & ~is_cvt),
                 regs["a"].eq(p.a), regs["b"].eq(p.b), regs["c"].eq(p.c),
             ]
-            with m.If(~valid_op):
+            # An invalid opcode, or BF16X2 on a conversion (which only exists in
+            # FP32 form), is counted; the beat still runs to a defined result.
+            with m.If(~valid_op | (p.fmt & is_cvt)):
                 m.d.sync += self.error.eq(1)
+                saturating_add(m, self.errors)
         return m

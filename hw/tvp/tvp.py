@@ -9,10 +9,10 @@ from hw.common.params import check_pow2
 
 from . import fpu
 from .isa import in_layout, out_layout
-from .microcode import PROGRAMS
+from .microcode import PROGRAMS, Unit
 from .output import TVPOutput
 from .sequencer import TVPSequencer
-from .slots import TVPSlots
+from .slots import TVPSlots, act_chain_latency
 
 __all__ = ["TVP", "in_layout", "out_layout"]
 
@@ -25,12 +25,14 @@ class TVP(wiring.Component):
     :func:`hw.tvp.microcode.program` and, unless it is a non-final reduction beat,
     yields one output beat. Micro-ops issue in order, at most one per cycle
     (every slot in parallel), into units pipelined to :attr:`unit_latency`
-    stages; a micro-op reading ``t`` or the accumulators waits for the
-    previous write of that register (:attr:`hazard_gap`, modelled by
-    :class:`sim.tvp.TimingModel`). A new beat is accepted in the cycle the
-    previous one issues its last micro-op, so single-micro-op instructions
-    sustain one beat per cycle. The whole pipeline stalls while the output
-    register holds a beat that is not taken.
+    stages or into the activation chain (GELU, SiLU, SwiGLU, EXPD; one micro-op,
+    :meth:`act_timing`); every opcode's per-beat program is one micro-op, so
+    every opcode sustains one beat per cycle. Reductions rotate over
+    :attr:`acc_banks` accumulator banks and combine them on ``last``; only those
+    combine steps wait for results in flight (:attr:`hazard_gap`), and a non-act
+    micro-op waits while an act one could still be overtaken (:meth:`hazard`,
+    modelled by :class:`sim.tvp.TimingModel`). The whole pipeline stalls while
+    the output register holds a beat that is not taken.
 
     Structure: ``i_stream`` -> :class:`~hw.tvp.sequencer.TVPSequencer` (holds
     the beat, decodes its micro-program) -> micro-op stream, gated by the
@@ -54,6 +56,8 @@ class TVP(wiring.Component):
         Result beats (registered).
     error : Out(1)
         Sticky: an invalid opcode was seen (such a beat passes ``a`` through).
+    errors : Out(16)
+        Saturating count of invalid-opcode beats.
     """
 
     #: The per-slot unit builders (``fma``, ``exp``, ``recip``, ``rsqrt``, ``misc``,
@@ -68,13 +72,14 @@ class TVP(wiring.Component):
 
     def __init__(self, *, lanes=16):
         self._lanes = check_pow2("lanes", lanes, min=1, max=64)
-        self._programs = PROGRAMS(lanes)
+        self._programs = PROGRAMS(lanes, self.acc_banks)
         self._hazard = Signal(name="hazard")  # issue waits for a result in flight
         self._parts = None
         super().__init__({
             "i_stream": In(stream.Signature(in_layout(lanes))),
             "o_stream": Out(stream.Signature(out_layout(lanes))),
             "error": Out(1),
+            "errors": Out(16),
         })
 
     def _build(self):
@@ -84,8 +89,9 @@ class TVP(wiring.Component):
             n = self._lanes
             self._parts = SimpleNamespace(
                 sequencer=TVPSequencer(lanes=n, programs=self._programs,
-                                       rom_decoder=self.ROM_DECODER),
-                slots=TVPSlots(lanes=n, programs=self._programs, units=self.UNITS),
+                                       banks=self.acc_banks, rom_decoder=self.ROM_DECODER),
+                slots=TVPSlots(lanes=n, programs=self._programs, units=self.UNITS,
+                               banks=self.acc_banks),
                 output=self.OUTPUT(lanes=n))
         return self._parts
 
@@ -124,6 +130,25 @@ class TVP(wiring.Component):
         unit = max(cls.UNITS.LATENCY.values())
         return unit, unit + 2, unit + 3
 
+    @classmethod
+    def act_timing(cls):
+        """``(act_latency, act_gap, act_out_latency)`` of this class.
+
+        ``act_latency``: register stages of the activation chain; ``act_gap``:
+        cycles from an ``act`` micro-op's issue to the first issue of any other
+        micro-op (results leave in issue order); ``act_out_latency``: cycles from
+        an ``act`` beat's acceptance to its output beat.
+        """
+        unit = max(cls.UNITS.LATENCY.values())
+        chain = act_chain_latency(cls.UNITS.LATENCY)
+        return chain, chain - unit + 1, chain + 3
+
+    @property
+    def acc_banks(self):
+        """Accumulator banks of the reductions (= :attr:`hazard_gap`: rotating over
+        them, a reduction beat never waits for the previous one)."""
+        return self.timing()[1]
+
     @property
     def unit_latency(self):
         """Register stages of the slowest unit (every unit is padded to it)."""
@@ -143,6 +168,14 @@ class TVP(wiring.Component):
         """The sub-components' invariants (the proofs need no cross-component fact)."""
         return self.sequencer.invariants() + self.slots.invariants()
 
+    def hazard(self, uop, slots):
+        """The issue hold of micro-op stream ``uop``: it waits for ``t`` / the
+        accumulators while a write of them is in flight, and a non-``act``
+        micro-op waits while an ``act`` one is in the first ``act_gap`` stages."""
+        u = uop.payload
+        return ((u.reads_t & slots.t_pending) | (u.reads_acc & slots.acc_pending)
+                | ((u.unit != Unit.ACT) & slots.act_block))
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.sequencer = seq = self.sequencer
@@ -155,13 +188,13 @@ class TVP(wiring.Component):
         uop = seq.o_stream
         hazard = self._hazard
         m.d.comb += [
-            hazard.eq((uop.payload.reads_t & slots.t_pending)
-                      | (uop.payload.reads_acc & slots.acc_pending)),
+            hazard.eq(self.hazard(uop, slots)),
             slots.i_stream.payload.eq(uop.payload),
             slots.i_stream.valid.eq(uop.valid & ~hazard),
             uop.ready.eq(slots.i_stream.ready & ~hazard),
             seq.enable.eq(slots.i_stream.ready),
             self.error.eq(seq.error),
+            self.errors.eq(seq.errors),
         ]
         wiring.connect(m, slots.o_stream, out.i_stream)
         wiring.connect(m, out.o_stream, wiring.flipped(self.o_stream))

@@ -262,8 +262,8 @@ def softmax(prog, x, name="softmax"):
     r = _rows(x, prog.cfg.n)
     g = r["group"]
     mx_ = _row_reduce(prog, "RMAX", x, name + ".max")
-    prog.vec("SUB", **r, a=_ag(x), b=(mx_, 0, 1), o=_ag(x), o_group=g, name=name + ".sub")
-    prog.vec("EXP", **r, a=_ag(x), o=_ag(x), o_group=g, name=name + ".exp")
+    # EXPD = exp(a - b): the subtraction and exp in one pass (hw.tvp activation chain).
+    prog.vec("EXPD", **r, a=_ag(x), b=(mx_, 0, 1), o=_ag(x), o_group=g, name=name + ".exp")
     s = _row_reduce(prog, "RSUM", x, name + ".sum")
     prog.vec("RECIP", n_beats=x.rows, group=1, a=(s, 1, 1), o=(s, 1, 1), name=name + ".recip")
     prog.vec("MUL", **r, a=_ag(x), b=(s, 0, 1), o=_ag(x), o_group=g, name=name + ".norm")
@@ -282,16 +282,13 @@ def layernorm(prog, x, gamma, beta, out, eps=1e-5, name="ln"):
     prog.vec("MUL", n_beats=x.rows, group=1, a=(s, 1, 1), b=(inv, 0, 0), o=(s, 1, 1),
              name=name + ".mean")
     prog.vec("SUB", **r, a=_ag(x), b=(s, 0, 1), o=_ag(out), o_group=g, name=name + ".center")
-    sq = new_mat(prog, x.rows, x.cols, name + ".sq")
-    prog.vec("MUL", **r, a=_ag(out), b=_ag(out), o=_ag(sq), o_group=g, name=name + ".sq")
-    v = _row_reduce(prog, "RSUM", sq, name + ".var")
+    v = _row_reduce(prog, "RSUMSQ", out, name + ".var")   # sum of squares in one pass
     prog.vec("FMA", n_beats=x.rows, group=1, a=(v, 1, 1), b=(inv, 0, 0),
              c=(prog.const(eps), 0, 0), o=(v, 1, 1), name=name + ".vareps")
     prog.vec("RSQRT", n_beats=x.rows, group=1, a=(v, 1, 1), o=(v, 1, 1), name=name + ".rsqrt")
     prog.vec("MUL", **r, a=_ag(out), b=(v, 0, 1), o=_ag(out), o_group=g, name=name + ".norm")
     prog.vec("FMA", **r, a=_ag(out), b=(gamma, 1, 0), c=(beta, 1, 0), o=_ag(out), o_group=g,
              name=name + ".affine")
-    free_mat(prog, sq)
     prog.free(s, x.rows)
     prog.free(v, x.rows)
     return out

@@ -71,6 +71,7 @@ class ChipConfig:
     ttu_cmd_cycles: int = 0      # TTU feeder: record fetch, command, done handshake
     tvp_hazard_gap: int = 0      # TVP: issue to the first dependent issue
     tvp_latency: int = 0         # TVP: issue to result
+    tvp_act_latency: int = 0     # TVP: issue to result of an activation-chain op (GELU, ...)
     tvp_cmd_cycles: int = 0      # TVP feeder: record fetch and done handshake
     dma_fetch_cycles: int = 0    # DMA feeder: descriptor fetch from SRAM
     dma_row_cycles: float = 0    # DMA engine: least cycles per row (short rows)
@@ -232,6 +233,7 @@ def prototype(cluster=None, *, clock_hz=100e6):
     cluster = ClusterParams() if cluster is None else cluster
     tile = cluster.tile
     gap, tvp_latency = tvp_timing()
+    from hw.tvp import TVP
     return ChipConfig(
         name="prototype",
         clusters=1,
@@ -268,6 +270,7 @@ def prototype(cluster=None, *, clock_hz=100e6):
         # hw.tvp.TVP: issue to the first dependent issue, and issue to result.
         tvp_hazard_gap=gap,
         tvp_latency=tvp_latency,
+        tvp_act_latency=TVP.act_timing()[2],
         # hw.tile.TVPFeeder: IDLE, FETCH (2 reads), START, DONE, output write.
         tvp_cmd_cycles=8,
         # Tile DMA, measured in make sim: an HBM -> SRAM descriptor completes

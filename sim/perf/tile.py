@@ -12,10 +12,12 @@
   weight load (one beat per cycle) and the array's tile timing
   (:func:`sim.perf.model.ttu_gemm_cycles` at the record's K, with the skew
   and ``ttu_pe_latency`` drain);
-* the TVP: the feeder reads ``nsrc`` operand words per beat on one SRAM port
-  and hands the beat over one cycle later, the vector unit issues micro-ops
-  as :class:`sim.tvp.TimingModel` says (read-after-write gap), the last
-  result leaves ``tvp_latency`` cycles after its issue; ``tvp_cmd_cycles``
+* the TVP: the feeder streams ``a``, ``b``, ``c`` through one SRAM port each
+  (one read per cycle per port) and hands beat ``j`` over
+  ``TVP_FEED_LATENCY + j`` cycles after the start at the earliest, the vector
+  unit issues micro-ops as :class:`sim.tvp.TimingModel` says, the last
+  result leaves ``tvp_latency`` (activation chain: ``tvp_act_latency``)
+  cycles after its issue; ``tvp_cmd_cycles``
   covers record fetch and the done handshake;
 * the DMA: the feeder fetches the descriptor (``dma_fetch_cycles``) and
   queues it; the engine completes descriptors in order, each row costing its
@@ -58,16 +60,21 @@ def _ttu_cycles(rec, chip):
     return chip.ttu_cmd_cycles + load + array
 
 
+#: hw.tile.TVPFeeder: first operand read issued -> first beat handed to the TVP
+#: (the tile SRAM's two-cycle read latency and the join).
+TVP_FEED_LATENCY = 2
+
+
 def _tvp_cycles(rec, chip):
     from sim.tvp import TimingModel
     tm = TimingModel(lanes=chip.tvp_lanes, gap=chip.tvp_hazard_gap)
-    per_beat = rec["nsrc"] + 1       # nsrc reads, then the hand-over to the TVP
-    handed = 0
+    # a, b, c stream through their own SRAM ports, one read per cycle each: beat j
+    # can be handed over SRAM_READ_LATENCY + j cycles after the record is decoded.
     for j in range(rec["n_beats"]):
-        tm.cycle = max(tm.cycle, handed + per_beat)
-        handed = tm.cycle
+        tm.cycle = max(tm.cycle, TVP_FEED_LATENCY + j)
         tm.beat(rec["op"], rec["fmt"], int(j % rec["group"] == rec["group"] - 1))
-    return tm.cycle + chip.tvp_latency + chip.tvp_cmd_cycles
+    lat = chip.tvp_act_latency if tm.last_was_act else chip.tvp_latency
+    return tm.cycle + lat + chip.tvp_cmd_cycles
 
 
 def _dma_cycles(rows, chip):

@@ -56,7 +56,8 @@ def run_ttu(rows, cols, block, *, test_module, testcase=None, extra_env=None):
 def tvp_params(lanes, **extra):
     """cocotb parameters of a ``TVP(lanes=lanes)`` run (timing figures for ``throughput``)."""
     _, gap, latency = TVP.timing()
-    return {"lanes": lanes, "gap": gap, "latency": latency, **extra}
+    act_latency = TVP.act_timing()[2]
+    return {"lanes": lanes, "gap": gap, "latency": latency, "act_latency": act_latency, **extra}
 
 
 def run_tvp(lanes, *, test_module, testcase=None, sim=None, extra_env=None, **extra):

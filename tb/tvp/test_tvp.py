@@ -30,6 +30,7 @@ import pytest
 from cocotb.triggers import ClockCycles
 
 from hw.tvp import TVP, fpu
+from hw.tvp.microcode import Dst, Unit
 from sim import fp32, mx
 from sim.rtl import runner
 from sim.rtl.blocks import run_tvp, tvp_params
@@ -142,6 +143,9 @@ def operands(rng, op, fmt, n):
         c = [rng.randrange(6)] * n
     if op in ("CEQ", "CLE", "SEL") and rng.random() < 0.3:
         b = list(a)
+    if op == "EXPD" and not fmt and rng.random() < 0.5:  # a - b in exp's range
+        b = [fp32.from_float(fp32.to_float(x) + rng.uniform(-20, 20))
+             if (x >> 23) & 0xFF < 0x90 else x for x in a]
     return a, b, c
 
 
@@ -177,7 +181,8 @@ async def ops_random(dut):
 
 @cocotb.test(timeout_time=200, timeout_unit="ms")
 async def reductions(dut):
-    """RSUM/RMAX over groups of 1..9 beats, both formats, other ops inside and between."""
+    """RSUM/RMAX/RSUMSQ over groups of 1..29 beats (across the bank rotation), both
+    formats, other ops inside and between."""
     await begin(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 1)
     drv = Driver(dut, rng, valid_prob=0.8, ready_prob=0.5)
@@ -185,7 +190,7 @@ async def reductions(dut):
     for _ in range(16):
         op = rng.choice(REDUCE_OPS)
         fmt = rng.getrandbits(1)
-        length = rng.randrange(1, 10)
+        length = rng.randrange(1, 30)
         beats = []
         for k in range(length):
             if rng.random() < 0.2:  # normal-range values make sums meaningful
@@ -212,8 +217,7 @@ async def softmax(drv, row, fmt):
     nb = len(row)
     mx = (await drv.run([("RMAX", fmt, int(k == nb - 1), row[k], z, z) for k in range(nb)],
                         what="softmax max"))[0]
-    d = await drv.run([("SUB", fmt, 0, row[k], mx, z) for k in range(nb)], what="softmax sub")
-    e = await drv.run([("EXP", fmt, 0, v, z, z) for v in d], what="softmax exp")
+    e = await drv.run([("EXPD", fmt, 0, row[k], mx, z) for k in range(nb)], what="softmax exp")
     s = (await drv.run([("RSUM", fmt, int(k == nb - 1), e[k], z, z) for k in range(nb)],
                        what="softmax sum"))[0]
     r = (await drv.run([("RECIP", fmt, 0, s, z, z)], what="softmax recip"))[0]
@@ -234,14 +238,44 @@ async def layernorm(drv, row, gamma, beta, fmt, eps=1e-5):
                        what="ln sum"))[0]
     mu = (await drv.run([("MUL", fmt, 0, s, invv, z)], what="ln mean"))[0]
     d = await drv.run([("SUB", fmt, 0, v, mu, z) for v in row], what="ln sub")
-    sq = await drv.run([("MUL", fmt, 0, v, v, z) for v in d], what="ln sq")
-    v = (await drv.run([("RSUM", fmt, int(k == nb - 1), sq[k], z, z) for k in range(nb)],
+    v = (await drv.run([("RSUMSQ", fmt, int(k == nb - 1), d[k], z, z) for k in range(nb)],
                        what="ln var"))[0]
     ve = (await drv.run([("FMA", fmt, 0, v, invv, epsv)], what="ln eps"))[0]
     r = (await drv.run([("RSQRT", fmt, 0, ve, z, z)], what="ln rsqrt"))[0]
     nrm = await drv.run([("MUL", fmt, 0, x, r, z) for x in d], what="ln norm")
     return await drv.run([("FMA", fmt, 0, x, gamma[k], beta[k]) for k, x in enumerate(nrm)],
                          what="ln affine")
+
+
+def _splat(value, n, fmt):
+    w = fp32.from_float(value)
+    if fmt:
+        w = w >> 16 << 16 | w >> 16
+    return [w] * n
+
+
+async def rmsnorm(drv, row, gamma, fmt, eps=1e-5):
+    """RMSNorm: RSUMSQ, mean + eps, RSQRT, scale by the rsqrt and by gamma."""
+    n = drv.n
+    z = [0] * n
+    nb = len(row)
+    count = nb * n * (2 if fmt else 1)
+    s = (await drv.run([("RSUMSQ", fmt, int(k == nb - 1), row[k], z, z) for k in range(nb)],
+                       what="rms sumsq"))[0]
+    ve = (await drv.run([("FMA", fmt, 0, s, _splat(1.0 / count, n, fmt), _splat(eps, n, fmt))],
+                        what="rms mean"))[0]
+    r = (await drv.run([("RSQRT", fmt, 0, ve, z, z)], what="rms rsqrt"))[0]
+    nrm = await drv.run([("MUL", fmt, 0, x, r, z) for x in row], what="rms norm")
+    return await drv.run([("MUL", fmt, 0, x, gamma[k], z) for k, x in enumerate(nrm)],
+                         what="rms scale")
+
+
+async def rope(drv, row, cos, sin, fmt):
+    """RoPE of adjacent pairs: MUL (x cos), then ROPE = fma(pairswap(x), sin, x cos)."""
+    z = [0] * drv.n
+    xc = await drv.run([("MUL", fmt, 0, x, cos[k], z) for k, x in enumerate(row)], what="rope cos")
+    return await drv.run([("ROPE", fmt, 0, x, sin[k], xc[k]) for k, x in enumerate(row)],
+                         what="rope")
 
 
 def to_words(values, n, fmt):
@@ -290,6 +324,69 @@ async def softmax_layernorm(dut):
             gq, bq = from_words(to_words(g, n, fmt), n, fmt), from_words(to_words(b, n, fmt), n, fmt)
             ref = (xq - xq.mean()) / np.sqrt(xq.var() + 1e-5) * gq + bq
             assert np.allclose(y, ref, rtol=tol * 4, atol=tol * 4), f"layernorm fmt={fmt} off"
+    drv.stop()
+
+
+@cocotb.test(timeout_time=500, timeout_unit="ms")
+async def llm_rows(dut):
+    """RMSNorm, RoPE, SwiGLU and an online (two-chunk) softmax of random rows:
+    every pass bit-exact, the result close to float64, FP32 and BF16x2."""
+    p = runner.params()
+    await begin(dut)
+    rng = random.Random(cocotb.RANDOM_SEED + 6)
+    nprng = np.random.default_rng(cocotb.RANDOM_SEED + 6)
+    drv = Driver(dut, rng, valid_prob=0.9, ready_prob=0.7)
+    n = drv.n
+    z = [0] * n
+    for fmt in (0, 1):
+        tol = 2e-2 if fmt else 1e-5
+        length = p.get("rows", [n * 8])[0] * (2 if fmt else 1)
+        x = nprng.normal(0, 3, length)
+        row = to_words(x, n, fmt)
+        xq = from_words(row, n, fmt)
+        g = to_words(nprng.normal(1, 0.1, length), n, fmt)
+        gq = from_words(g, n, fmt)
+        y = from_words(await rmsnorm(drv, row, g, fmt), n, fmt)
+        ref = xq / np.sqrt(np.mean(xq * xq) + 1e-5) * gq
+        assert np.allclose(y, ref, rtol=tol * 4, atol=tol * 4), f"rmsnorm fmt={fmt} off"
+        theta = nprng.uniform(-np.pi, np.pi, length // 2).repeat(2)
+        cw, sw = to_words(np.cos(theta), n, fmt), to_words(np.sin(theta), n, fmt)
+        cq, sq = from_words(cw, n, fmt), from_words(sw, n, fmt)
+        y = from_words(await rope(drv, row, cw, sw, fmt), n, fmt)
+        if n > 1 or fmt:  # a pair needs two slots in one beat (bit-exact either way)
+            ref = xq * cq + np.stack([-xq[1::2], xq[0::2]], 1).ravel() * sq
+            assert np.allclose(y, ref, rtol=tol, atol=tol * 10), f"rope fmt={fmt} off"
+        b = to_words(nprng.normal(0, 2, length), n, fmt)
+        bq = from_words(b, n, fmt)
+        y = from_words(await drv.run([("SWIGLU", fmt, 0, a, b[k], z) for k, a in enumerate(row)],
+                                     what="swiglu"), n, fmt)
+        ref = xq / (1 + np.exp(-xq)) * bq
+        assert np.allclose(y, ref, rtol=tol * 4, atol=tol), f"swiglu fmt={fmt} off"
+        # Online softmax over two chunks: running max, rescale, running sum.
+        h = len(row) // 2
+        state = None
+        for chunk in (row[:h], row[h:]):
+            nb = len(chunk)
+            mc = (await drv.run([("RMAX", fmt, int(k == nb - 1), chunk[k], z, z)
+                                 for k in range(nb)], what="online max"))[0]
+            if state is None:
+                m_new = mc
+            else:
+                m_new = (await drv.run([("MAX", fmt, 0, state[0], mc, z)], what="online m"))[0]
+            e = await drv.run([("EXPD", fmt, 0, chunk[k], m_new, z) for k in range(nb)],
+                              what="online exp")
+            lc = (await drv.run([("RSUM", fmt, int(k == nb - 1), e[k], z, z)
+                                 for k in range(nb)], what="online sum"))[0]
+            if state is None:
+                state = (m_new, lc)
+            else:
+                sc = (await drv.run([("EXPD", fmt, 0, state[0], m_new, z)], what="online scale"))[0]
+                lsum = (await drv.run([("FMA", fmt, 0, state[1], sc, lc)], what="online l"))[0]
+                state = (m_new, lsum)
+        m_got, l_got = from_words([state[0]], n, fmt)[0], from_words([state[1]], n, fmt)[0]
+        assert m_got == xq.max(), f"online max fmt={fmt}"
+        ref_l = np.exp(xq - xq.max()).sum()
+        assert abs(l_got - ref_l) <= tol * 4 * ref_l, f"online sum fmt={fmt}: {l_got} {ref_l}"
     drv.stop()
 
 
@@ -343,15 +440,27 @@ async def mx_quantize(dut):
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 async def invalid_op(dut):
-    """An invalid opcode passes ``a`` through, sets ``error``, and the TVP keeps working."""
+    """An invalid opcode passes ``a`` through, an invalid format (BF16X2 on a conversion)
+    runs as FP32; each sets ``error`` and counts, and the TVP keeps working."""
     await begin(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 3)
     drv = Driver(dut, rng)
     n = drv.n
-    assert int(dut.error.value) == 0
+    assert int(dut.error.value) == 0 and int(dut.errors.value) == 0
     a = [rand_word(rng) for _ in range(n)]
-    await drv.run([(len(OPS) + 1, 1, 1, a, a, a), (31, 0, 0, a, a, a)], what="invalid")
+    bad = list(range(len(OPS), 32))
+    beats = []
+    for k, code in enumerate(bad):  # interleaved with valid beats and inside a reduction
+        beats.append((code, k & 1, rng.getrandbits(1), a, a, a))
+        beats.append(("RSUM", 0, int(k == len(bad) - 1), *operands(rng, "ADD", 0, n)))
+        beats.append(("GELU", 0, 0, *operands(rng, "GELU", 0, n)))
+    cvt = [name for name in CVT_OPS]  # BF16X2 on a conversion: an invalid format
+    for name in cvt:
+        beats.append((name, 1, 0, *operands(rng, name, 0, n)))
+        beats.append(("SILU", 1, 0, *operands(rng, "SILU", 1, n)))
+    await drv.run(beats, what="invalid")
     assert int(dut.error.value) == 1
+    assert int(dut.errors.value) == len(bad) + len(cvt) == drv.model.errors
     await drv.run([("ADD", 0, 0, *operands(rng, "ADD", 0, n))], what="after invalid")
     drv.stop()
 
@@ -364,28 +473,44 @@ async def timed(drv, beats, what):
 
 @cocotb.test(timeout_time=500, timeout_unit="ms")
 async def throughput(dut):
-    """Full-rate cycles per beat equal the micro-program length; 1x1024 softmax/layernorm."""
+    """Every op at one beat per cycle in steady state; 1x1024 softmax/layernorm/RMSNorm.
+
+    Per op and format: 32 and 64 back-to-back beats (groups of that length for the
+    reductions); the 32 extra beats must take exactly 32 more cycles (fails for
+    any op below one beat per cycle), and the cycles equal
+    :class:`sim.tvp.TimingModel` plus the pipeline latency.
+    """
     p = runner.params()
     await begin(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 4)
     drv = Driver(dut, rng)
     n = drv.n
-    nb = 64
+    act_lat = p["act_latency"]
     rows = {}
+    slow = []
     for op in OPS:
         for fmt in ((0,) if op in CVT_OPS else (0, 1)):
-            beats = [(op, fmt, int(k == nb - 1), *operands(rng, op, fmt, n)) for k in range(nb)]
-            ideal = TimingModel(lanes=n, gap=p["gap"]).run(beats)
-            _, cycles = await timed(drv, beats, op)
-            # Pipeline latency plus a few cycles of source/sink start/finish latency.
-            assert ideal <= cycles <= ideal + p["latency"] + 4, \
-                f"{op} fmt={fmt}: {cycles} cycles, ideal {ideal}"
-            steady = TimingModel(lanes=n, gap=p["gap"]).run(beats[:-1]) / (nb - 1)
-            elems = nb * n * (2 if fmt else 1)
+            cyc = {}
+            for nb in (32, 64):
+                beats = [(op, fmt, int(k == nb - 1), *operands(rng, op, fmt, n))
+                         for k in range(nb)]
+                ideal = TimingModel(lanes=n, gap=p["gap"]).run(beats)
+                # Let the previous op drain (the act chain holds later ops back).
+                await ClockCycles(dut.clk, act_lat + 4)
+                _, cycles = await timed(drv, beats, op)
+                lat = act_lat if op in ("GELU", "SILU", "SWIGLU", "EXPD") else p["latency"]
+                assert ideal <= cycles <= ideal + lat + 4, \
+                    f"{op} fmt={fmt}: {cycles} cycles, ideal {ideal}"
+                cyc[nb] = cycles
+            per_beat = (cyc[64] - cyc[32]) / 32
+            if per_beat > 1:
+                slow.append(f"{op}/{fmt}: {per_beat} cycles/beat")
+            elems = 64 * n * (2 if fmt else 1)
             rows[f"{op}/{'bf16' if fmt else 'fp32'}"] = {
-                "cycles_per_beat": steady, "elements": elems, "cycles": cycles,
-                "elements_per_cycle": elems / cycles,
-                "steady_elements_per_cycle": n * (2 if fmt else 1) / steady}
+                "cycles_per_beat": per_beat, "elements": elems, "cycles": cyc[64],
+                "elements_per_cycle": elems / cyc[64],
+                "steady_elements_per_cycle": n * (2 if fmt else 1) / per_beat}
+    assert not slow, "below one beat per cycle: " + ", ".join(slow)
     length = p.get("row", 1024)
     nprng = np.random.default_rng(5)
     comp = {}
@@ -402,6 +527,10 @@ async def throughput(dut):
         await layernorm(drv, row, g, b, fmt)
         comp[f"layernorm/{'bf16' if fmt else 'fp32'}"] = round(
             (cocotb.utils.get_sim_time("ns") - start) / 10)
+        start = cocotb.utils.get_sim_time("ns")
+        await rmsnorm(drv, row, g, fmt)
+        comp[f"rmsnorm/{'bf16' if fmt else 'fp32'}"] = round(
+            (cocotb.utils.get_sim_time("ns") - start) / 10)
     drv.stop()
     out = os.environ.get("TVP_BENCH_OUT")
     if out:
@@ -410,9 +539,16 @@ async def throughput(dut):
                        "ops": rows, "composed": comp}, f, indent=1)
 
 
+def test_tvp_lanes1():
+    """Every coroutine on 1 lane (2 slots): the regression configuration (the smallest
+    build; BF16 gives the 2 slots a RoPE pair)."""
+    run_tvp(1, test_module="tb.tvp.test_tvp", row=64)
+
+
+@pytest.mark.slow
 def test_tvp_lanes2():
-    """Every coroutine on 2 lanes (4 slots): the regression configuration."""
-    run_tvp(2, test_module="tb.tvp.test_tvp", row=256)
+    """Every coroutine on 2 lanes (4 slots), 1x128 rows."""
+    run_tvp(2, test_module="tb.tvp.test_tvp", row=128)
 
 
 @pytest.mark.slow
@@ -425,7 +561,8 @@ def test_tvp_lanes16():
     elaborates it quickly; the short rows keep the slow simulation bounded.
     """
     run_tvp(16, test_module="tb.tvp.test_tvp", sim="icarus",
-            testcase=["ops_random", "reductions", "softmax_layernorm", "invalid_op"], beats=2,
+            testcase=["ops_random", "reductions", "softmax_layernorm", "llm_rows", "invalid_op"],
+            beats=2,
             rows=[32])
 
 
@@ -458,19 +595,36 @@ def test_mutant_fma_is_caught():
 class NoHazardTVP(TVP):
     """Mutant: the issue logic ignores results still in flight (no hazard stall)."""
 
-    def elaborate(self, platform):
-        m = super().elaborate(platform)
-        m.d.comb += self._hazard.eq(0)
-        return m
+    def hazard(self, uop, slots):
+        return 0
 
 
 @pytest.mark.slow
 def test_mutant_no_hazard_is_caught():
-    """A dependent micro-op issued before its operand is written back must fail."""
+    """A reduction combine issued before its operands are written back must fail."""
     with pytest.raises((AssertionError, SystemExit)):
         runner.run(NoHazardTVP(lanes=1), block="tvp_mutant_hazard",
                    test_module="tb.tvp.test_tvp", params=tvp_params(1, beats=2),
-                   testcase="ops_random", sim="icarus")
+                   testcase="reductions", sim="icarus")
+
+
+class DependentWaitTVP(TVP):
+    """Mutant: the old dependent wait is back (a reduction beat waits for the previous
+    one's accumulate, an act beat for the previous act beat)."""
+
+    def hazard(self, uop, slots):
+        u = uop.payload
+        return (super().hazard(uop, slots) | ((u.dst == Dst.ACC) & slots.acc_pending)
+                | ((u.unit == Unit.ACT) & slots.act_block))
+
+
+@pytest.mark.slow
+def test_mutant_dependent_wait_is_caught():
+    """The throughput test fails when a beat waits for the previous one of its op."""
+    with pytest.raises((AssertionError, SystemExit)):
+        runner.run(DependentWaitTVP(lanes=1), block="tvp_mutant_wait",
+                   test_module="tb.tvp.test_tvp", params=tvp_params(1, row=32),
+                   testcase="throughput")
 
 
 def test_bad_parameters_are_named():
