@@ -218,3 +218,17 @@ def test_bad_parameters_are_named():
         KTTU(rows=4, cols=4, k=8, depth=3)
     with pytest.raises(ValueError, match="formats"):
         KTTU(rows=2, cols=2, k=8, formats=("fp16",))
+
+
+@pytest.mark.parametrize("k", [8, 32])
+def test_kttu_cancellation(k):
+    """Blocks of large cancellation (tb/ttu/test_bf16_golden.py::cancellation_case): a
+    PE rounding any partial sum before the block end would differ."""
+    from tb.ttu.test_bf16_golden import cancellation_case
+    dut = KTTU(rows=2, cols=3, k=k, bf16=False)
+    gemms = []
+    for fa, fb in [("fp8_e4m3", "fp8_e5m2"), ("fp4_e2m1", "fp6_e3m2"), ("int8", "fp8_e4m3")]:
+        sa, ca, sb, cb = cancellation_case(fa, fb)
+        gemms.append(KGemm(dut, a=ca, b=cb, fa=fa, fb=fb, sa=sa, sb=sb))
+    res, _, _ = run_pysim(dut, gemms)
+    check(gemms, res)
