@@ -4,8 +4,10 @@ from .pe import PE
 from .array import SystolicArray
 from .controller import TTU
 from .pins import PinWrapper
+from .kpe import KPE
+from .kttu import KTTU
 
-__all__ = ["FP32Add", "IntToFP32", "PE", "PinWrapper", "SystolicArray", "TTU"]
+__all__ = ["FP32Add", "IntToFP32", "KPE", "KTTU", "PE", "PinWrapper", "SystolicArray", "TTU"]
 
 #: Exported by ``make verilog`` (see :mod:`hw.tops`). All have more port bits
 #: than an ECP5 package has pins, so ``make fpga`` sees them behind a
@@ -15,8 +17,16 @@ TOPS = {
     "ttu_8x8": lambda: PinWrapper(TTU(rows=8, cols=8)),
     # Routes in minutes: shows the unit's critical path while the 8x8 takes an hour.
     "ttu_2x2": lambda: PinWrapper(TTU(rows=2, cols=2)),
+    # K-wide unit (issue 18), FPGA shape: 4 x 8 x 4, all MX formats and BF16.
+    "ttu_4x4x8": lambda: PinWrapper(KTTU(rows=4, cols=4, k=8)),
+    # The Maia tile shape 32 x 32 x 32: exported and linted only (see EXPORT_ONLY).
+    "ttu_32x32x32": lambda: KTTU(rows=32, cols=32, k=32),
 }
+
+#: Tops ``make verilog`` exports and lints but ``make fpga`` does not place and route.
+EXPORT_ONLY = {"ttu_32x32x32"}
 
 #: Replicated units of a top, for the per-unit cost of ``make fpga`` (see :func:`hw.tops.all_units`).
 UNITS = {"ttu_8x8": ("PE (with its share of tails, edge decode, controller)", 64),
-         "ttu_2x2": ("PE (with its share of tails, edge decode, controller)", 4)}
+         "ttu_2x2": ("PE (with its share of tails, edge decode, controller)", 4),
+         "ttu_4x4x8": ("8 FP8 MAC/cycle (a K=8 PE with its share of edge decode, FIFO)", 128)}
