@@ -118,7 +118,7 @@ class KPE(wiring.Component):
 
         # Stage T: exact aligned segment sums.
         m.submodules.tree = tree = AlignedSum(spec=sp)
-        m.d.comb += tree.terms.eq(p_terms)
+        m.d.comb += [tree.terms.eq(p_terms), tree.bf16.eq(cfg.bf16)]
         t_sums = Signal(tree.sums.shape(), reset_less=True)
         t_flags = Signal(tree.flags.shape(), reset_less=True)
         m.d.sync += [t_sums.eq(tree.sums), t_flags.eq(tree.flags)]

@@ -2,9 +2,9 @@
 
 A beat of one array row (or column) is ``k`` element lanes. Every lane decodes
 once at the array edge (:class:`KOperandDecode`) into ``terms`` decoded elements:
-lane ``l`` gives term ``2l`` (and, with packing support, its upper FP4/FP6 half
-term ``2l + 1``); in BF16 mode the first :func:`bf16_terms` terms are BF16
-elements instead (BF16 element ``i`` is bits ``[16i, 16i + 16)`` of the beat).
+lane ``l`` gives term ``l`` (with packing support term ``2l``, and its upper FP4/FP6
+half term ``2l + 1``); in BF16 mode the first :func:`bf16_terms` lower-half terms
+are BF16 elements instead (BF16 element ``i`` is bits ``[16i, 16i + 16)`` of the beat).
 :class:`TermProducts` multiplies two such vectors term by term: ``k`` (or ``2k``)
 narrow 8 x 8 mantissa products and exponent sums, exact.
 """
@@ -13,7 +13,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.common.bf16 import BF16_MAX_SHIFT, BF16ElementDecode
-from hw.common.mx import FORMAT_SELECT, MXElementDecode, max_mant, max_shift, narrow_of
+from hw.common.mx import max_mant, max_shift, narrow_of
+
+from .pe import OperandDecode, _narrow_widths, _op_widths
 
 __all__ = ["KSpec", "bf16_terms", "elem_layout", "term_layout", "KOperandDecode",
            "TermProducts"]
@@ -52,9 +54,16 @@ class KSpec:
         self.slots = max(1, self.terms // block)
         #: Terms summed into one slot's segment.
         self.seg = min(self.terms, block)
-        self.mant_width = max(8 if bf16 else 0, max(max_mant(f) for f in formats).bit_length())
-        sh = max(max_shift(f) for f in formats)
-        self.shift_width = max(1, max(sh, BF16_MAX_SHIFT if bf16 else 0).bit_length())
+        # MX lanes arrive pre-shifted from the edge (hw.ttu.pe.OperandDecode): an element
+        # is m0 = mant << shift[3:0] (<= 18 bits, one DSP multiply per product) and
+        # hi = shift[4] (E5M2), so a product only needs a coarse shift by 16 * (hiA + hiB).
+        # Packed upper halves are (mant <= 4 bits, shift <= 6): a LUT product and shift.
+        w0, self.has_hi, _ = _op_widths(formats, packed)
+        self.wide_mant = w0
+        self.narrow_mant, self.narrow_shift = _narrow_widths(formats) if packed else (1, 1)
+        self.mant_width = max(8 if bf16 else 0, w0)
+        self.shift_width = max(1, self.narrow_shift if packed else 1,
+                               BF16_MAX_SHIFT.bit_length() if bf16 else 0)
         big = max(max_mant(f) << max_shift(f) for f in formats)
         narrow = narrow_of(formats)
         nbig = max((max_mant(f) << max_shift(f) for f in narrow), default=0)
@@ -63,11 +72,22 @@ class KSpec:
         self.term_max = []
         for t in range(self.terms):
             v = nbig * nbig if (packed and t % 2) else big * big
-            if t < self.n_bf16:
+            if self.bf16_index(t) is not None:
                 v = max(v, bbig * bbig)
             self.term_max.append(v)
         # Largest exact block / group sum: MX block of `block` products, BF16 group of 8.
         self.sum_max = max(big * big * block, bbig * bbig * 8 if bf16 else 0)
+
+    def bf16_index(self, t):
+        """BF16 element carried by term ``t`` in BF16 mode, or None (BF16 element ``i``
+        is term ``i`` or, with packing, ``2i``: never a narrow upper half)."""
+        step = 2 if self.packed else 1
+        i, r = divmod(t, step)
+        return i if r == 0 and i < self.n_bf16 else None
+
+    def narrow(self, t):
+        """Term ``t`` is the upper FP4/FP6 half of a packed lane."""
+        return self.packed and t % 2 == 1
 
     def seg_max(self, s):
         return sum(self.term_max[s * self.seg:(s + 1) * self.seg])
@@ -81,7 +101,8 @@ class KSpec:
 
 
 def elem_layout(spec):
-    """One decoded element: ``(-1)**sign * mant * 2**shift`` in units of its lsb."""
+    """One decoded element. MX lane: ``mant`` = m0 (pre-shifted), ``shift`` = hi (units
+    of 16); packed upper half: ``mant * 2**shift``; BF16: ``mant * 2**shift``."""
     return data.StructLayout({"sign": 1, "mant": spec.mant_width, "shift": spec.shift_width,
                               "nan": 1, "inf": 1, "zero": 1})
 
@@ -123,31 +144,37 @@ class KOperandDecode(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         sp = self._spec
-        el = elem_layout(sp)
-        narrow = narrow_of(sp.formats)
         step = 2 if sp.packed else 1
         for lane in range(sp.k):
-            bits = self.code[lane * sp.lane:(lane + 1) * sp.lane]
-            halves = [(0, sp.formats, bits[:8])]
+            m.submodules[f"dec{lane}"] = d = OperandDecode(formats=sp.formats, packed=sp.packed)
+            use = ~self.bf16
+            m.d.comb += [d.code.eq(self.code[lane * sp.lane:(lane + 1) * sp.lane]),
+                         d.select.eq(self.select), d.pack.eq(self.pack)]
+            op = d.op
+            hi = op.hi if sp.has_hi else 0
+            halves = [(0, Cat(op.s0, op.m0, hi, op.nan, op.inf, op.zero))]
             if sp.packed:
-                halves.append((1, narrow, bits[6:12]))
-            for h, fmts, code in halves:
+                halves.append((1, Cat(op.s1, op.m1, op.e1, 0, 0, op.m1 == 0)))
+            for h, bits in halves:
                 t = lane * step + h
-                m.submodules[f"dec{t}"] = d = MXElementDecode(formats=fmts)
-                mx_el = Signal(el, name=f"mx{t}")
-                use = ~self.bf16 & ~d.bad_format
-                if h:
-                    use = use & self.pack
-                m.d.comb += [d.code.eq(code), d.select.eq(self.select)]
-                m.d.comb += [mx_el.sign.eq(d.sign & use), mx_el.mant.eq(Mux(use, d.mant, 0)),
-                             mx_el.shift.eq(Mux(use, d.shift, 0)), mx_el.nan.eq(d.nan & use),
-                             mx_el.inf.eq(d.inf & use), mx_el.zero.eq(d.zero | ~use)]
-                if t < sp.n_bf16:
+                mx_el = Signal(elem_layout(sp), name=f"mx{t}")
+                mv = Signal(elem_layout(sp), name=f"mxraw{t}")
+                wm = sp.narrow_mant if h else sp.wide_mant
+                ws = sp.narrow_shift if h else 1
+                m.d.comb += [mv.sign.eq(bits[0]), mv.mant.eq(bits[1:1 + wm]),
+                             mv.shift.eq(bits[1 + wm:1 + wm + ws] if (h or sp.has_hi) else 0),
+                             mv.nan.eq(bits[-3]), mv.inf.eq(bits[-2]), mv.zero.eq(bits[-1])]
+                m.d.comb += mx_el.eq(Mux(use, mv, 0))
+                with m.If(~use):
+                    m.d.comb += mx_el.zero.eq(1)
+                bi = sp.bf16_index(t)
+                if bi is not None:
                     m.submodules[f"bf{t}"] = b = BF16ElementDecode()
-                    m.d.comb += b.code.eq(self.code[16 * t:16 * t + 16])
+                    m.d.comb += b.code.eq(self.code[16 * bi:16 * bi + 16])
                     with m.If(self.bf16):
-                        m.d.comb += self.elems[t].eq(Cat(b.sign, b.mant, b.shift, b.nan,
-                                                         b.inf, b.zero))
+                        e = self.elems[t]
+                        m.d.comb += [e.sign.eq(b.sign), e.mant.eq(b.mant), e.shift.eq(b.shift),
+                                     e.nan.eq(b.nan), e.inf.eq(b.inf), e.zero.eq(b.zero)]
                     with m.Else():
                         m.d.comb += self.elems[t].eq(mx_el)
                 else:
@@ -180,10 +207,17 @@ class TermProducts(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for t in range(self._spec.terms):
+        sp = self._spec
+        for t in range(sp.terms):
             a, b, o = self.a[t], self.b[t], self.terms[t]
             nan = a.nan | b.nan | (a.inf & b.zero) | (b.inf & a.zero)
-            m.d.comb += [o.neg.eq(a.sign ^ b.sign), o.p.eq(a.mant * b.mant),
+            if sp.narrow(t):
+                # A <= 4 x 4 product from shifted partial products: no DSP slice.
+                w = sp.narrow_mant
+                p = sum(Mux(a.mant[i], b.mant[:w] << i, 0) for i in range(w))
+            else:
+                p = a.mant * b.mant  # 18 x 18 at most: one MULT18X18D
+            m.d.comb += [o.neg.eq(a.sign ^ b.sign), o.p.eq(p),
                          o.e.eq(a.shift + b.shift), o.nan.eq(nan),
                          o.inf.eq((a.inf | b.inf) & ~nan)]
         return m

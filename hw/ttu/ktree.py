@@ -32,6 +32,8 @@ class AlignedSum(wiring.Component):
     sums : Out(signed) per segment, exposed as ``self.sums[s]``
     flags : Out(ArrayLayout(seg_flags_layout, spec.slots))
         Any NaN term; any +Inf / -Inf term of the segment.
+    bf16 : In(1)
+        BF16 mode: the first terms carry a full shift (MX lanes only a coarse one).
     """
 
     def __init__(self, *, spec):
@@ -41,6 +43,7 @@ class AlignedSum(wiring.Component):
             "terms": In(data.ArrayLayout(term_layout(spec), spec.terms)),
             "sums": Out(data.ArrayLayout(signed(self.seg_width), spec.slots)),
             "flags": Out(data.ArrayLayout(seg_flags_layout(), spec.slots)),
+            "bf16": In(1),
         })
 
     def elaborate(self, platform):
@@ -51,7 +54,17 @@ class AlignedSum(wiring.Component):
             tm = self.terms[t]
             w = sp.term_width(t)
             mag = Signal(w - 1, name=f"mag{t}")
-            m.d.comb += mag.eq(tm.p << tm.e)  # exact: the shift never exceeds the term width
+            if sp.narrow(t):
+                m.d.comb += mag.eq(tm.p << tm.e[:sp.narrow_shift + 1])
+            else:
+                # MX lane product: coarse shift 16 * (hiA + hiB) only (0, 16 or 32).
+                coarse = tm.p
+                if sp.has_hi:
+                    coarse = Mux(tm.e[1], tm.p << 32, Mux(tm.e[0], tm.p << 16, tm.p))
+                if sp.bf16_index(t) is not None:
+                    m.d.comb += mag.eq(Mux(self.bf16, tm.p << tm.e, coarse))
+                else:
+                    m.d.comb += mag.eq(coarse)
             v = Signal(signed(w), name=f"term{t}")
             m.d.comb += v.eq(Mux(tm.neg, -mag, mag))
             vals.append(v)
