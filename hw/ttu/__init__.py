@@ -17,8 +17,9 @@ TOPS = {
     "ttu_8x8": lambda: PinWrapper(TTU(rows=8, cols=8)),
     # Routes in minutes: shows the unit's critical path while the 8x8 takes an hour.
     "ttu_2x2": lambda: PinWrapper(TTU(rows=2, cols=2)),
-    # K-wide unit (issue 18), FPGA shape: 4 x 8 x 4, all MX formats and BF16.
-    "ttu_4x4x8": lambda: PinWrapper(KTTU(rows=4, cols=4, k=8)),
+    # K-wide unit (issue 18), FPGA shape 4 x 8 x 4, all MX formats; no BF16 path (its
+    # exact 526-bit group sum costs ~5x the LUTs of the MX PE, docs/ttu.md).
+    "ttu_4x4x8": lambda: PinWrapper(KTTU(rows=4, cols=4, k=8, bf16=False)),
     # The Maia tile shape 32 x 32 x 32: exported and linted only (see EXPORT_ONLY).
     "ttu_32x32x32": lambda: KTTU(rows=32, cols=32, k=32),
 }
