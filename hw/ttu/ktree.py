@@ -70,6 +70,9 @@ class AlignedSum(wiring.Component):
             vals.append(v)
         for s in range(sp.slots):
             part = vals[s * sp.seg:(s + 1) * sp.seg]
+            # Exact, so any order: narrow terms (packed halves, ~20 bits) pair among
+            # themselves first instead of widening a full-width adder each.
+            part = sorted(part, key=lambda v: -len(v))
             # Balanced tree of two-input adders (each node one carry chain).
             while len(part) > 1:
                 part = [part[i] + part[i + 1] if i + 1 < len(part) else part[i]
