@@ -6,7 +6,7 @@ exactly, in ``spec.slots`` segments of ``spec.seg`` terms (one MX block each whe
 beat holds several blocks). No bit is dropped, so the segment sums are the exact
 integers of the golden model (``sim.mx.mx_gemm``, ``sim.mx.bf16_gemm``) for any K.
 """
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -65,8 +65,11 @@ class AlignedSum(wiring.Component):
                     m.d.comb += mag.eq(Mux(self.bf16, tm.p << tm.e, coarse))
                 else:
                     m.d.comb += mag.eq(coarse)
+            # Ones' complement of a negative product; the +1 of each is added once per
+            # segment (the count of negative terms) instead of a negation per term.
+            ext = Signal(signed(w), name=f"ext{t}")
             v = Signal(signed(w), name=f"term{t}")
-            m.d.comb += v.eq(Mux(tm.neg, -mag, mag))
+            m.d.comb += [ext.eq(mag), v.eq(ext ^ tm.neg.replicate(w))]
             vals.append(v)
         for s in range(sp.slots):
             part = vals[s * sp.seg:(s + 1) * sp.seg]
@@ -74,6 +77,10 @@ class AlignedSum(wiring.Component):
             # themselves first instead of widening a full-width adder each.
             part = sorted(part, key=lambda v: -len(v))
             # Balanced tree of two-input adders (each node one carry chain).
+            negs = [self.terms[t].neg for t in range(s * sp.seg, (s + 1) * sp.seg)]
+            ones = Signal(range(len(negs) + 1), name=f"negs{s}")
+            m.d.comb += ones.eq(sum(negs))
+            part.append(Cat(ones, 0).as_signed())
             while len(part) > 1:
                 part = [part[i] + part[i + 1] if i + 1 < len(part) else part[i]
                         for i in range(0, len(part), 2)]
