@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-__all__ = ["all_tops", "all_units", "export_only"]
+__all__ = ["all_tops", "all_units"]
 
 
 def _block_modules():
@@ -42,12 +42,3 @@ def all_units():
     for module in _block_modules():
         units.update(getattr(module, "UNITS", {}))
     return units
-
-
-def export_only():
-    """Names in every ``EXPORT_ONLY`` set next to a ``TOPS``: tops ``make verilog``
-    exports and lints but ``make fpga`` does not place and route (too big for an ECP5)."""
-    names = set()
-    for module in _block_modules():
-        names |= set(getattr(module, "EXPORT_ONLY", ()))
-    return names

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hw.tops import all_tops, all_units, export_only
+from hw.tops import all_tops, all_units
 from hw.ttu.pins import PinWrapper
 from scripts.export_verilog import parse_stat, summarize, synth_ecp5
 from scripts.results import provenance, update_section
@@ -174,7 +174,7 @@ def main(argv=None):
     ap.add_argument("--pnr-timeout", type=float, default=PNR_TIMEOUT / 60, metavar="MIN",
                     help="minutes one place and route may take (default %(default)s)")
     args = ap.parse_args(argv)
-    names = args.only or [n for n in all_tops() if n not in export_only()]
+    names = args.only or list(all_tops())
     out = Path(args.build)
     out.mkdir(parents=True, exist_ok=True)
     failed = []
