@@ -10,7 +10,8 @@ from scripts.export_verilog import main as export
 
 TOPS = sorted(all_tops())
 # Exporting and linting these takes minutes each; `make test-full` and `make verilog` cover them.
-SLOW = {"integration_cluster", "integration_chip"}
+SLOW = {"integration_cluster", "integration_chip",
+        "ttu_4x4x8"}  # K-wide TTU 4x4x8: about 1 min
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n

@@ -33,8 +33,11 @@ __all__ = ["SystolicArray", "wavefront_layout", "row_layout", "out_depth", "PIPE
 PIPELINE_LATENCY = 1 + LATENCY
 
 
-def out_depth(rows, cols):
+def out_depth(rows, cols, latency=PIPELINE_LATENCY):
     """Output FIFO rows that let tiles ``max(rows, cols)`` beats apart flow at full rate.
+
+    ``latency`` is the array's cycles from an accepted beat to PE (0, 0)'s result
+    (this array's :data:`PIPELINE_LATENCY` by default; the K-wide array passes its own).
 
     Row ``i`` of a tile whose last beat was accepted in cycle ``t`` leaves the
     FIFO in cycle ``t + i + cols + PIPELINE_LATENCY + 1`` at the earliest, and
@@ -45,7 +48,7 @@ def out_depth(rows, cols):
     gap = max(rows, cols)
     held, j = rows, 1
     while True:
-        released = min(rows, max(0, j * gap - cols - PIPELINE_LATENCY - 1))
+        released = min(rows, max(0, j * gap - cols - latency - 1))
         if released == rows:
             return held
         held += rows - released

@@ -99,28 +99,82 @@ def test_bf16_specials():
     assert g([one] * 9, [one] * 9) == 9.0
 
 
-@pytest.mark.parametrize("fa,fb", [("fp8_e4m3", "fp8_e5m2"), ("fp4_e2m1", "fp6_e3m2")])
-def test_mx_result_independent_of_k(fa, fb):
-    """A K-wide PE adds K-wide exact partial sums into the exact block sum and rounds
-    once per block, so its result is mx_gemm's for every K (K only sets the rate)."""
-    rng = np.random.default_rng(7)
-    M, Kd, N, block = 2, 64, 3, 32
-    sa, ca = mx.quantize(rng.standard_normal((M, Kd)) * 4, fa, block=block, axis=1)
-    sb, cb = mx.quantize(rng.standard_normal((Kd, N)), fb, block=block, axis=0)
-    ref = mx.mx_gemm(sa, ca, fa, sb, cb, fb, block)
+def cancellation_case(fa, fb, M=2, Kd=64, N=3, seed=7):
+    """Adversarial MX operands: every 8-element partial sum of a block holds a huge
+    product and tiny ones, and the huge products cancel across the block, so the
+    exact block sum is the sum of the tiny products alone (large cancellation);
+    rounding each partial sum loses (or rounds up) the tiny products.
+    Row 0 / column 0 are such blocks; the rest is quantized random data."""
+    rng = np.random.default_rng(seed)
+    sa, ca = mx.quantize(rng.standard_normal((M, Kd)) * 4, fa, block=32, axis=1)
+    sb, cb = mx.quantize(rng.standard_normal((Kd, N)), fb, block=32, axis=0)
+    ta, tb = mx.FORMATS[fa], mx.FORMATS[fb]
+    big_a = int(mx.encode(np.array([ta.max_normal]), fa)[0])
+    big_b = int(mx.encode(np.array([tb.max_normal]), fb)[0])
+    neg_a = int(mx.encode(np.array([-ta.max_normal]), fa)[0])
+    tiny_a = int(mx.encode(np.array([2.0 ** ta.lsb]), fa)[0])
+    tiny_b = int(mx.encode(np.array([2.0 ** tb.lsb]), fb)[0])
+    for k in range(Kd):
+        ca[0, k] = (big_a if (k // 8) % 2 == 0 else neg_a) if k % 8 == 0 else tiny_a
+        cb[k, 0] = big_b if k % 8 == 0 else tiny_b
+    sa[0, :] = sb[:, 0] = 127
+    if ta.max_int * tb.max_int * 8 < 1 << 24:
+        # Narrow pairs: an 8-element partial sum is exact in FP32 at normal scales,
+        # so put the tiny products at 2**-151, below the FP32 grid (2**-149).
+        s = 103 - ta.lsb - tb.lsb
+        sa[0, :], sb[:, 0] = s // 2, s - s // 2
+    return sa, ca, sb, cb
+
+
+def k_partial_model(sa, ca, fa, sb, cb, fb, K, *, block=32, round_every=None):
+    """A K-wide PE in Python: K-wide exact partial sums into the exact block sum, one
+    rounding per block. ``round_every`` (a mutant): round each ``round_every``-element
+    partial sum to FP32 and add those in FP32 instead."""
+    M, Kd = ca.shape
+    N = cb.shape[1]
     ia, _, _ = mx.element_int(ca, mx.FORMATS[fa])
     ib, _, _ = mx.element_int(cb, mx.FORMATS[fb])
     E0 = mx.FORMATS[fa].lsb + mx.FORMATS[fb].lsb - 2 * mx.E8M0_BIAS
-    for K in (1, 2, 8, 32):
-        got = np.zeros((M, N), dtype=np.float32)
-        for i in range(M):
-            for j in range(N):
-                acc = np.float32(0)
-                for bi in range(Kd // block):
-                    S = 0
-                    for k0 in range(bi * block, (bi + 1) * block, K):  # one PE cycle
-                        S += int(ia[i, k0:k0 + K].astype(object) @ ib[k0:k0 + K, j].astype(object))
-                    v = np.uint32(mx.int_to_f32_bits(S, E0 + int(sa[i, bi]) + int(sb[bi, j])))
-                    acc = np.float32(acc + v.view(np.float32))
-                got[i, j] = acc
+    got = np.zeros((M, N), dtype=np.float32)
+    for i in range(M):
+        for j in range(N):
+            acc = np.float32(0)
+            for bi in range(Kd // block):
+                e = E0 + int(sa[i, bi]) + int(sb[bi, j])
+                step = round_every or K
+                parts = []
+                for k0 in range(bi * block, (bi + 1) * block, step):  # one PE cycle
+                    parts.append(int(ia[i, k0:k0 + step].astype(object)
+                                     @ ib[k0:k0 + step, j].astype(object)))
+                if round_every is None:
+                    vals = [mx.int_to_f32_bits(sum(parts), e)]
+                else:
+                    vals = [mx.int_to_f32_bits(p, e) for p in parts]
+                for v in vals:
+                    acc = np.float32(acc + np.uint32(v).view(np.float32))
+            got[i, j] = acc
+    return got
+
+
+@pytest.mark.parametrize("fa,fb", [("fp8_e4m3", "fp8_e5m2"), ("fp4_e2m1", "fp6_e3m2"),
+                                   ("int8", "fp8_e4m3")])
+def test_mx_result_independent_of_k(fa, fb):
+    """A K-wide PE adds K-wide exact partial sums into the exact block sum and rounds
+    once per block, so its result is mx_gemm's for every K (K only sets the rate);
+    the data includes blocks of large cancellation (:func:`cancellation_case`)."""
+    sa, ca, sb, cb = cancellation_case(fa, fb)
+    ref = mx.mx_gemm(sa, ca, fa, sb, cb, fb, 32)
+    assert ref[0, 0] != 0  # the cancelling block keeps only its tiny products
+    for K in (1, 2, 4, 8, 16, 32):
+        got = k_partial_model(sa, ca, fa, sb, cb, fb, K)
         assert np.array_equal(got.view(np.uint32), ref.view(np.uint32)), K
+
+
+@pytest.mark.parametrize("fa,fb", [("fp8_e4m3", "fp8_e5m2"), ("fp4_e2m1", "fp6_e3m2"),
+                                   ("int8", "fp8_e4m3")])
+def test_partial_rounding_mutant_is_caught(fa, fb):
+    """The mutant that rounds every 8-element partial sum differs on that data."""
+    sa, ca, sb, cb = cancellation_case(fa, fb)
+    ref = mx.mx_gemm(sa, ca, fa, sb, cb, fb, 32)
+    bad = k_partial_model(sa, ca, fa, sb, cb, fb, 8, round_every=8)
+    assert not np.array_equal(bad.view(np.uint32), ref.view(np.uint32))
