@@ -572,6 +572,8 @@ def main(argv=None):
     name = args.name or args.workload or WORKLOADS["__default__"]
     if name not in names:
         ap.error(f"argument --workload: unknown workload {name!r} (known: {', '.join(names)})")
+    if args.chips != 2 and name != "allreduce":
+        ap.error(f"argument --chips: only the allreduce workload has chips, not {name!r}")
     start = time.time()
     from sim.rtl import runner
     BUILD.mkdir(parents=True, exist_ok=True)
