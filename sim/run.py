@@ -15,6 +15,7 @@ Usage::
     make sim SIMARGS="--fp4"                    # MX FP4 weights
     make sim SIMARGS="--workload gemm"          # GEMM + bias + GELU layer
     make sim SIMARGS="--workload bad-deadlock"  # bad-opcode | bad-deadlock | bad-address
+    make sim SIMARGS="allreduce --chips 4"      # FCQ all-reduce on four chips (positional name)
     make sim SIMARGS="--list"
 """
 import argparse
@@ -531,7 +532,11 @@ def _report_json(report):
 def main(argv=None):
     ap = _Parser(description="Run a workload on the openmaia RTL.",
                  epilog="Tool output goes to build/sim/make_sim.log.")
+    ap.add_argument("name", nargs="?", default=None, metavar="WORKLOAD",
+                    help="workload name, as --workload")
     ap.add_argument("--workload", default=None, help="workload name (see --list)")
+    ap.add_argument("--chips", type=int, choices=(2, 4), default=2,
+                    help="allreduce: chips (2: a pair, 4: the fully connected quad)")
     ap.add_argument("--list", action="store_true", help="list workloads and exit")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--beats", type=_size, default=2048)
@@ -562,9 +567,13 @@ def main(argv=None):
         for name in names:
             print(f"{name:12s} {(WORKLOADS[name].__doc__ or '').splitlines()[0]}")
         return 0
-    name = args.workload or WORKLOADS["__default__"]
+    if args.name and args.workload and args.name != args.workload:
+        ap.error(f"argument --workload: {args.workload!r} and workload {args.name!r} disagree")
+    name = args.name or args.workload or WORKLOADS["__default__"]
     if name not in names:
         ap.error(f"argument --workload: unknown workload {name!r} (known: {', '.join(names)})")
+    if args.chips != 2 and name != "allreduce":
+        ap.error(f"argument --chips: only the allreduce workload has chips, not {name!r}")
     start = time.time()
     from sim.rtl import runner
     BUILD.mkdir(parents=True, exist_ok=True)

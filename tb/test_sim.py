@@ -38,6 +38,9 @@ def _main(argv, capsys):
     (["--workload", "nosuch"], ["--workload", "nosuch", "transformer"]),
     (["--no-such-option"], ["--no-such-option"]),
     (["--buffers", "3"], ["--buffers"]),
+    (["allreduce", "--chips", "3"], ["--chips", "3", "2, 4"]),
+    (["gemm", "--chips", "4"], ["--chips", "allreduce", "gemm"]),
+    (["gemm", "--workload", "allreduce"], ["--workload", "gemm", "allreduce"]),
 ])
 def test_bad_input_one_line(argv, names, capsys):
     status, out, err = _main([*argv, "--no-record"], capsys)
