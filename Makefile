@@ -42,7 +42,7 @@ verilog: $(STAMP)
 lint: verilog
 
 test: $(STAMP)
-	$(PYTEST) -m "not slow" tb formal
+	$(PYTEST) --durations=15 -m "not slow" tb formal
 
 test-full: $(STAMP)
 	$(PYTEST) tb formal
