@@ -27,10 +27,12 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e .
-	touch $@
+	@mkdir -p build
+	@echo "bootstrapping $(VENV) (pinned packages; log: build/venv.log)"
+	@{ $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip \
+	   && $(VENV)/bin/pip install -q -e . ; } > build/venv.log 2>&1 \
+	   || { tail -n 20 build/venv.log; echo "error: venv bootstrap failed (build/venv.log)"; exit 1; }
+	@touch $@
 
 # Quiet: tool output goes to build/sim/make_sim.log; one progress line, then the report.
 sim: $(STAMP)
