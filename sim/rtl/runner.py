@@ -202,9 +202,9 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
         Verilator only: Verilator's optimisations with only the top's ports visible
         (:data:`OPT_BUILD_ARGS`), the C++ still compiled at ``-O0``, in the test build
         directory (``verilator-lean-<params>``). For a test that reads nothing but the
-        ports and simulates long: the FPGA tile runs in about half the time. Verilation
-        itself gets slower with the design (the default integration tile: over 7
-        minutes, against seconds with every signal public), so small tops gain most.
+        ports and spends its time simulating (the FPGA tile's UART test ran in about
+        half the time). Where verilation dominates, as for the default tile, it does
+        not help: a lean build of the default tile verilated no faster.
     log : path, optional
         Build and simulator output (Verilator warnings, cocotb log) goes to this file
         instead of the terminal.
