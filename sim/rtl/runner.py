@@ -207,8 +207,7 @@ def run(component, *, block, test_module, params=None, sim=None, testcase=None,
         (:data:`OPT_BUILD_ARGS`), the C++ still compiled at ``-O0``, in the test build
         directory (``verilator-lean-<params>``). For a test that reads nothing but the
         ports and spends its time simulating (the FPGA tile's UART test ran in about
-        half the time). Where verilation dominates, as for the default tile, it does
-        not help: a lean build of the default tile verilated no faster.
+        half the time).
     log : path, optional
         Build and simulator output (Verilator warnings, cocotb log) goes to this file
         instead of the terminal.
